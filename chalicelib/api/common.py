@@ -1,0 +1,108 @@
+"""What every v1 route shares: identity, the request id, errors, the services."""
+import functools
+import io
+import logging
+import uuid
+
+from chalicelib.api import wire
+from chalicelib.config import settings
+from chalicelib.domain import context as ctx
+from chalicelib.domain.errors import (GlanceError, MethodNotAllowed,
+                                      RequestHeaderFieldsTooLarge, Unauthorized)
+from chalicelib.domain.images import ImageData, ImageService
+from chalicelib.domain.policy import Policy
+
+LOG = logging.getLogger(__name__)
+MAX_REQUEST_ID_LENGTH = 64
+ALL_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH')
+
+_services = {}
+
+
+def image_service():
+    """The image service, built on first use so that import costs no AWS setup."""
+    if 'images' not in _services:
+        from chalicelib.storage.blobs import ImageBlobStore
+        from chalicelib.storage.catalog import ImageCatalog
+        _services['images'] = ImageService(ImageCatalog(), ImageBlobStore(),
+                                           Policy.from_file(settings().policy_file))
+    return _services['images']
+
+
+def request_context(request):
+    """The caller, as Glance's context middleware sees it (spec §1)."""
+    if settings().auth_mode == 'noauth':
+        return ctx.NOAUTH
+    headers = request.headers
+    if headers.get('x-identity-status') != 'Confirmed':
+        raise Unauthorized('This server could not verify that you are authorized to '
+                           'access the document you requested.')
+    roles = (headers.get('x-roles') or '').split(',')
+    tenant = headers.get('x-project-id') or headers.get('x-tenant-id')
+    return ctx.from_identity(tenant, headers.get('x-user-id'), roles)
+
+
+def request_id(request):
+    sent = request.headers.get('x-openstack-request-id')
+    if not sent:
+        return 'req-%s' % uuid.uuid4()
+    if len(sent) > MAX_REQUEST_ID_LENGTH:
+        raise RequestHeaderFieldsTooLarge('Request ID is too long')
+    return sent if sent.startswith('req-') else 'req-' + sent
+
+
+def image_data(request):
+    """The image bytes of a request, or None when it has no body (spec §7)."""
+    headers = request.headers
+    try:
+        length = int(headers['content-length'])
+    except (KeyError, ValueError):
+        length = None
+    body = request.raw_body or b''
+    if not (length or 'transfer-encoding' in headers or body):
+        return None
+    media_type = (headers.get('content-type') or '').split(';')[0].strip() or None
+    return ImageData(stream=io.BytesIO(body), media_type=media_type, length=length)
+
+
+def query_params(request):
+    return dict(request.query_params or {})
+
+
+def v1_view(blueprint, path, methods):
+    """Register a v1 view: Glance errors rendered per Accept, request id added."""
+    def register(view):
+        @functools.wraps(view)
+        def handle(**kwargs):
+            request = blueprint.current_request
+            try:
+                rid = request_id(request)
+            except GlanceError as error:
+                return wire.error_response(error, request.headers.get('accept'),
+                                           request.method)
+            try:
+                response = view(request, request_context(request), **kwargs)
+            except GlanceError as error:
+                response = wire.error_response(error, request.headers.get('accept'),
+                                               request.method)
+            except Exception:  # noqa: BLE001 - the client gets Glance's 500, we get the trace
+                LOG.exception('unexpected error in %s %s', request.method, path)
+                response = wire.error_response(GlanceError(), request.headers.get('accept'),
+                                               request.method)
+            response.headers['x-openstack-request-id'] = rid
+            return response
+        blueprint.route(path, methods=list(methods), content_types=['*/*'])(handle)
+        return view
+    return register
+
+
+def not_allowed(blueprint, path, allowed, allow_header=None):
+    """Answer 405 with `Allow` for the methods a resource does not have."""
+    others = [m for m in ALL_METHODS if m not in allowed]
+    header = allow_header if allow_header is not None else ', '.join(allowed)
+
+    def refuse(request, context, **kwargs):
+        raise MethodNotAllowed(request.method, header)
+    refuse.__name__ = 'not_allowed_' + path.strip('/').replace('/', '_').replace('{', '') \
+        .replace('}', '')
+    v1_view(blueprint, path, others)(refuse)

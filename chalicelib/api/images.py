@@ -1,0 +1,108 @@
+"""The v1 image routes (spec §3): parse, call the image service, render."""
+from chalice import Blueprint, Response
+
+from chalicelib.api import wire
+from chalicelib.api.common import (image_data, image_service, not_allowed, query_params,
+                                   v1_view)
+
+COPY_FROM_HEADER = 'x-glance-api-copy-from'
+PURGE_PROPS_HEADER = 'x-glance-registry-purge-props'
+
+
+def _brief_list(request, context):
+    images = image_service().index(context, query_params(request))
+    return wire.json_response({'images': [wire.brief_view(i) for i in images]})
+
+
+def index(request, context):
+    return _brief_list(request, context)
+
+
+def detail(request, context):
+    images = image_service().index(context, query_params(request))
+    return wire.json_response({'images': [wire.image_view(i) for i in images]})
+
+
+def create(request, context):
+    image = image_service().create(
+        context, wire.image_meta_from_headers(request.headers), image_data(request),
+        request.headers.get(COPY_FROM_HEADER))
+    location = '%s/v1/images/%s' % (_base_url(request), image['id'])
+    return wire.json_response({'image': wire.image_view(image)}, 201,
+                              dict(wire.etag_header(image), Location=location))
+
+
+def meta(request, context, image_id):
+    image = image_service().show(context, image_id)
+    headers = dict(wire.image_meta_to_headers(image), **{
+        'Content-Type': wire.HEAD_CONTENT_TYPE})
+    return Response(body='', headers=headers, status_code=200)
+
+
+def show(request, context, image_id):
+    image, data = image_service().download(context, image_id)
+    headers = dict(wire.image_meta_to_headers(image), **{
+        'Content-Type': 'application/octet-stream'})
+    return Response(body=data, headers=headers, status_code=200)
+
+
+def update(request, context, image_id):
+    purge = request.headers.get(PURGE_PROPS_HEADER)
+    image = image_service().update(
+        context, image_id, wire.image_meta_from_headers(request.headers),
+        image_data(request), request.headers.get(COPY_FROM_HEADER),
+        purge_props=True if purge is None else wire.parse_bool(purge))
+    return wire.json_response({'image': wire.image_view(image)},
+                              headers=wire.etag_header(image))
+
+
+def delete(request, context, image_id):
+    image_service().delete(context, image_id)
+    return Response(body='', headers={'Content-Type': wire.HEAD_CONTENT_TYPE},
+                    status_code=200)
+
+
+def root_index(request, context):
+    """`/v1/` lists for every method (a reference quirk, spec §2); API Gateway
+    drops the trailing slash, so this is also `/v1`."""
+    return _brief_list(request, context)
+
+
+def root_head(request, context):
+    return Response(body='', headers={'Content-Type': wire.HEAD_CONTENT_TYPE},
+                    status_code=200)
+
+
+ROUTES = (
+    ('/images', ['GET'], index),
+    ('/images', ['POST'], create),
+    ('/images/detail', ['GET'], detail),
+    ('/images/{image_id}', ['HEAD'], meta),
+    ('/images/{image_id}', ['GET'], show),
+    ('/images/{image_id}', ['PUT'], update),
+    ('/images/{image_id}', ['DELETE'], delete),
+    ('/', ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'], root_index),
+    ('/', ['HEAD'], root_head),
+)
+# (path, methods the resource has, Allow header when it differs)
+RESOURCES = (
+    ('/images', ['GET', 'POST'], None),
+    ('/images/detail', ['GET'], 'GET, HEAD'),
+    ('/images/{image_id}', ['GET', 'HEAD', 'PUT', 'DELETE'], None),
+)
+
+
+def images_blueprint():
+    """The v1 routes; one blueprint per URL prefix (chalice registers each once)."""
+    blueprint = Blueprint(__name__)
+    for path, methods, view in ROUTES:
+        v1_view(blueprint, path, methods)(view)
+    for path, allowed, allow_header in RESOURCES:
+        not_allowed(blueprint, path, allowed, allow_header)
+    return blueprint
+
+
+def _base_url(request):
+    headers = request.headers
+    scheme = headers.get('x-forwarded-proto', 'http')
+    return '%s://%s' % (scheme, headers.get('host', 'localhost'))

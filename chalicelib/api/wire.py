@@ -1,0 +1,124 @@
+"""The v1 wire format: x-image-meta-* headers <-> image dicts, JSON views, errors.
+
+The one header codec of the service (glance.common.utils.get_image_meta_from_headers
+and image_meta_to_http_headers, and the v1 ImageSerializer).
+"""
+import html
+import json
+
+from chalice import Response
+
+from chalicelib.domain import image_meta as im
+from chalicelib.domain.errors import BadRequest
+
+META_PREFIX = 'x-image-meta-'
+PROPERTY_PREFIX = 'x-image-meta-property-'
+_TRUE_STRINGS = ('1', 't', 'true', 'on', 'y', 'yes')
+HEAD_CONTENT_TYPE = 'text/html; charset=UTF-8'
+
+
+def parse_bool(value):
+    """Glance's lenient boolean: true-ish strings are true, anything else false."""
+    return value is not None and value.strip().lower() in _TRUE_STRINGS
+
+
+# -- request headers -> image dict -------------------------------------------------
+def image_meta_from_headers(headers):
+    """`x-image-meta-*` headers -> {field: value, 'properties': {...}} (spec §5).
+
+    Only the fields present are returned; an empty value means null.
+    """
+    meta, properties = {}, {}
+    for name, value in headers.items():
+        name = name.lower()
+        if not name.startswith(META_PREFIX):
+            continue
+        value = value if value != '' else None
+        if name.startswith(PROPERTY_PREFIX):
+            properties[name[len(PROPERTY_PREFIX):].replace('-', '_')] = value
+            continue
+        field = name[len(META_PREFIX):].replace('-', '_')
+        if field not in im.ACCEPTED_META_FIELDS:
+            raise BadRequest('Bad header: %s' % name)
+        meta[field] = _parse_field(field, value)
+    if properties:
+        meta['properties'] = properties
+    return meta
+
+
+def _parse_field(field, value):
+    if field in im.BOOLEAN_FIELDS:
+        return parse_bool(value)
+    if field in im.INTEGER_FIELDS:
+        if value is None or (field == 'virtual_size' and value == 'None'):
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            raise BadRequest("Invalid value '%s' for parameter '%s': Cannot convert image "
+                             "%s '%s' to an integer." % (value, field, field, value)) from None
+        if number < 0:
+            raise BadRequest("Invalid value '%s' for parameter '%s': Cannot be a negative "
+                             "value." % (value, field))
+        return number
+    return value
+
+
+# -- image dict -> response headers and JSON ---------------------------------------
+def _header_value(value):
+    return str(value)  # str(True) == 'True', as the reference sends
+
+
+def image_meta_to_headers(image):
+    headers = {}
+    for field in im.IMAGE_FIELDS:
+        if field != 'properties' and image.get(field) is not None:
+            headers[META_PREFIX + field] = _header_value(image[field])
+    for name, value in image['properties'].items():
+        if value is not None:
+            headers[PROPERTY_PREFIX + name.lower()] = _header_value(value)
+    headers.update(etag_header(image))
+    return headers
+
+
+def etag_header(image):
+    return {'ETag': image['checksum']} if image.get('checksum') else {}
+
+
+def image_view(image):
+    return {field: image[field] for field in im.IMAGE_FIELDS}
+
+
+def brief_view(image):
+    return {field: image[field] for field in im.BRIEF_FIELDS}
+
+
+def json_response(document, status_code=200, headers=None):
+    return Response(body=json.dumps(document),
+                    headers=dict(headers or {}, **{'Content-Type': 'application/json'}),
+                    status_code=status_code)
+
+
+# -- errors (webob's HTTPException bodies, spec §18) --------------------------------
+_HTML_PAGE = ('<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n'
+              '  <h1>{status}</h1>\n  {message}<br /><br />\n\n\n\n </body>\n</html>')
+
+
+def error_response(error, accept, method):
+    """A Glance error rendered as webob 1.7 does, chosen by the Accept header."""
+    status = '%d %s' % (error.code, error.title)
+    accept = accept or ''
+    if method == 'HEAD':
+        content_type, body = 'text/plain; charset=UTF-8', ''
+    elif 'html' in accept or '*/*' in accept:
+        content_type = 'text/html; charset=UTF-8'
+        body = _HTML_PAGE.format(status=status, message=html.escape(error.message, False))
+    elif 'json' in accept:
+        content_type = 'application/json'
+        body = json.dumps({'message': error.message + '<br /><br />\n\n\n',
+                           'code': status, 'title': error.title})
+    else:
+        content_type = 'text/plain; charset=UTF-8'
+        body = '%s\n\n%s\n\n   ' % (status, error.message)
+    headers = dict(error.headers, **{'Content-Type': content_type})
+    return Response(body=body, headers=headers, status_code=error.code)

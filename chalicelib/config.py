@@ -1,0 +1,104 @@
+"""Every setting of the service, read from the environment in one place.
+
+The stages in `.chalice/config.json` set these variables; the local runtime and
+the tests load a stage's variables before anything reads them.
+"""
+import dataclasses
+import os
+import re
+
+DEFAULT_DISK_FORMATS = ('ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2',
+                        'vdi', 'iso', 'ploop')
+DEFAULT_CONTAINER_FORMATS = ('ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker')
+AUTH_MODES = ('noauth', 'trusted-headers')
+_SIZE_UNITS = {'': 1, 'B': 1, 'KB': 1 << 10, 'MB': 1 << 20, 'GB': 1 << 30, 'TB': 1 << 40}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    region: str
+    aws_endpoint_url: str | None
+    images_table: str
+    members_table: str
+    image_bucket: str
+    auth_mode: str
+    policy_file: str | None
+    image_size_cap: int
+    user_storage_quota: int          # bytes; 0 means unlimited
+    image_property_quota: int        # negative means unlimited
+    image_member_quota: int          # negative means unlimited
+    limit_param_default: int
+    api_limit_max: int
+    delayed_delete: bool
+    disk_formats: tuple
+    container_formats: tuple
+    public_endpoint: str | None
+
+
+def parse_size(value):
+    """Glance's `user_storage_quota` syntax: `<int>[B|KB|MB|GB|TB]`, binary units."""
+    match = re.fullmatch(r'\s*(\d+)\s*([KMGT]?B?)\s*', value.upper())
+    if not match or match.group(2) not in _SIZE_UNITS:
+        raise ValueError('invalid size %r' % value)
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def _bool(value):
+    return value.strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def _list(value, default):
+    items = tuple(v.strip() for v in value.split(',') if v.strip()) if value else ()
+    return items or default
+
+
+def from_environ(environ=None):
+    env = os.environ if environ is None else environ
+    auth_mode = env.get('GLANCE_AUTH_MODE', 'noauth')
+    if auth_mode not in AUTH_MODES:
+        raise ValueError('GLANCE_AUTH_MODE must be one of %s, not %r'
+                         % (', '.join(AUTH_MODES), auth_mode))
+    return Settings(
+        region=env.get('AWS_DEFAULT_REGION') or env.get('AWS_REGION') or 'us-east-1',
+        aws_endpoint_url=env.get('AWS_ENDPOINT_URL') or None,
+        images_table=env.get('GLANCE_IMAGES_TABLE', 'glance-images'),
+        members_table=env.get('GLANCE_MEMBERS_TABLE', 'glance-image-members'),
+        image_bucket=env.get('GLANCE_IMAGE_BUCKET', 'glance-images'),
+        auth_mode=auth_mode,
+        policy_file=env.get('GLANCE_POLICY_FILE') or None,
+        image_size_cap=int(env.get('GLANCE_IMAGE_SIZE_CAP', 1 << 40)),
+        user_storage_quota=parse_size(env.get('GLANCE_USER_STORAGE_QUOTA', '0')),
+        image_property_quota=int(env.get('GLANCE_IMAGE_PROPERTY_QUOTA', 128)),
+        image_member_quota=int(env.get('GLANCE_IMAGE_MEMBER_QUOTA', 128)),
+        limit_param_default=int(env.get('GLANCE_LIMIT_PARAM_DEFAULT', 25)),
+        api_limit_max=int(env.get('GLANCE_API_LIMIT_MAX', 1000)),
+        delayed_delete=_bool(env.get('GLANCE_DELAYED_DELETE', 'false')),
+        disk_formats=_list(env.get('GLANCE_DISK_FORMATS'), DEFAULT_DISK_FORMATS),
+        container_formats=_list(env.get('GLANCE_CONTAINER_FORMATS'),
+                                DEFAULT_CONTAINER_FORMATS),
+        public_endpoint=env.get('GLANCE_PUBLIC_ENDPOINT') or None,
+    )
+
+
+_current = None
+
+
+def settings():
+    """The settings in force, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = from_environ()
+    return _current
+
+
+def override(**changes):
+    """Replace some settings (tests and the local runtime); returns the old ones."""
+    global _current
+    previous = settings()
+    _current = dataclasses.replace(previous, **changes)
+    return previous
+
+
+def restore(previous):
+    global _current
+    _current = previous

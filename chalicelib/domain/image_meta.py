@@ -1,0 +1,153 @@
+"""The v1 image record and the validation of client-supplied metadata (spec §4, §5)."""
+import datetime
+import re
+
+from chalicelib.domain.errors import BadRequest
+
+# Fields shown by v1, in the order of spec §4.
+IMAGE_FIELDS = ('id', 'name', 'status', 'size', 'virtual_size', 'disk_format',
+                'container_format', 'checksum', 'min_disk', 'min_ram', 'is_public',
+                'protected', 'owner', 'created_at', 'updated_at', 'deleted_at',
+                'deleted', 'properties')
+BRIEF_FIELDS = ('id', 'name', 'size', 'disk_format', 'container_format', 'checksum')
+
+# What `x-image-meta-<field>` may name (glance.common.utils.IMAGE_META_HEADERS).
+ACCEPTED_META_FIELDS = frozenset((
+    'location', 'size', 'is_public', 'disk_format', 'container_format', 'name',
+    'status', 'copy_from', 'uri', 'checksum', 'created_at', 'updated_at',
+    'deleted_at', 'min_ram', 'min_disk', 'owner', 'store', 'id', 'protected',
+    'deleted', 'virtual_size'))
+INTEGER_FIELDS = ('size', 'min_disk', 'min_ram', 'virtual_size')
+BOOLEAN_FIELDS = ('is_public', 'protected', 'deleted')
+TIME_FIELDS = ('created_at', 'updated_at', 'deleted_at')
+INT32_FIELDS = ('min_disk', 'min_ram')
+INT32_MAX = 2147483647
+AMAZON_FORMATS = ('aki', 'ari', 'ami')
+STORES = ('s3',)
+TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%f'
+
+# Statuses (spec §6).
+QUEUED, SAVING, ACTIVE, KILLED = 'queued', 'saving', 'active', 'killed'
+DELETED, PENDING_DELETE, DEACTIVATED = 'deleted', 'pending_delete', 'deactivated'
+
+_UUID_LIKE = re.compile(r'^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?'
+                        r'[0-9a-f]{12}\}?$', re.IGNORECASE)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def format_time(moment):
+    return moment.strftime(TIME_FORMAT)
+
+
+def now_string():
+    return format_time(utcnow())
+
+
+def is_uuid_like(value):
+    return bool(value) and bool(_UUID_LIKE.match(value))
+
+
+def parse_isotime(value):
+    """ISO-8601 (also date-only `20130101` and `2013-0101`) -> naive UTC datetime."""
+    text = (value or '').strip()
+    compact = re.fullmatch(r'(\d{4})-?(\d{2})-?(\d{2})', text)
+    if compact:
+        text = '%s-%s-%s' % compact.groups()
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return moment if moment.year >= 1900 else None
+
+
+def validate_image_meta(meta, settings):
+    """The deserializer's checks (glance.api.v1.images.validate_image_meta).
+
+    Runs before anything is stored. Applies the aki/ari/ami pairing to `meta`.
+    """
+    name = meta.get('name')
+    if name is not None and len(name) > 255:
+        raise BadRequest('Image name too long: %d' % len(name))
+    if 'disk_format' in meta and meta['disk_format'] not in settings.disk_formats:
+        raise BadRequest("Invalid disk format '%s' for image." % meta['disk_format'])
+    if ('container_format' in meta
+            and meta['container_format'] not in settings.container_formats):
+        raise BadRequest("Invalid container format '%s' for image."
+                         % meta['container_format'])
+    _pair_amazon_formats(meta)
+    checksum = meta.get('checksum')
+    if checksum is not None and len(checksum) > 32:
+        raise BadRequest("Invalid checksum '%s': can't exceed 32 characters" % checksum)
+    for field in TIME_FIELDS:
+        if meta.get(field) and parse_isotime(meta[field]) is None:
+            raise BadRequest('Invalid time format for %s.' % field)
+    for field in INT32_FIELDS:
+        if (meta.get(field) or 0) > INT32_MAX:
+            raise BadRequest("Invalid value for image: '%s' value out of range, "
+                             "must not exceed %d." % (field, INT32_MAX))
+    if 'store' in meta and meta['store'] not in STORES:
+        raise BadRequest('Required store %s is invalid' % meta['store'])
+    return meta
+
+
+def _pair_amazon_formats(meta):
+    disk, container = meta.get('disk_format'), meta.get('container_format')
+    if disk in AMAZON_FORMATS and 'container_format' not in meta:
+        meta['container_format'] = disk
+    elif container in AMAZON_FORMATS and 'disk_format' not in meta:
+        meta['disk_format'] = container
+    elif (disk in AMAZON_FORMATS or container in AMAZON_FORMATS) and disk != container:
+        raise BadRequest("Invalid mix of disk and container formats. When setting a "
+                         "disk or container format to one of 'aki', 'ari', or 'ami', "
+                         "the container and disk formats must match.")
+
+
+def validate_new_id(image_id):
+    if not is_uuid_like(image_id):
+        raise BadRequest('Failed to reserve image. Got error: 400 Bad Request: '
+                         'Invalid image id format')
+
+
+def new_image(image_id, meta, owner, status, now):
+    """A fresh record from validated create metadata."""
+    return {
+        'id': image_id,
+        'name': meta.get('name'),
+        'status': status,
+        'size': meta.get('size') or 0,
+        'virtual_size': meta.get('virtual_size'),
+        'disk_format': meta.get('disk_format'),
+        'container_format': meta.get('container_format'),
+        'checksum': meta.get('checksum'),
+        'min_disk': meta.get('min_disk') or 0,
+        'min_ram': meta.get('min_ram') or 0,
+        'is_public': bool(meta.get('is_public')),
+        'protected': bool(meta.get('protected')),
+        'owner': owner,
+        'created_at': now,
+        'updated_at': now,
+        'deleted_at': None,
+        'deleted': False,
+        'properties': dict(meta.get('properties') or {}),
+        'location': None,
+    }
+
+
+# Fields a PUT may change directly; the rest are computed or guarded (spec §11).
+UPDATABLE_FIELDS = ('name', 'size', 'virtual_size', 'disk_format', 'container_format',
+                    'checksum', 'min_disk', 'min_ram', 'is_public', 'protected', 'owner')
+
+
+def created_key(image):
+    """The default sort order, created_at then id, as one sortable string."""
+    return '%s#%s' % (image['created_at'], image['id'])
+
+
+def is_listed_by_default(image):
+    """Default listings hide deleted and killed images (spec §13.1)."""
+    return not image['deleted'] and image['status'] != KILLED

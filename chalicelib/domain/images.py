@@ -1,0 +1,322 @@
+"""The v1 image controller: create, update, upload, delete, show (spec §6 to §12).
+
+Works on image dicts; storage comes in as a catalog and a blob store.
+"""
+import dataclasses
+import uuid
+
+from chalicelib.config import settings
+from chalicelib.domain import image_meta as im
+from chalicelib.domain.errors import (BadRequest, Conflict, Forbidden, NotFound,
+                                      PreconditionFailed, RequestEntityTooLarge,
+                                      ServiceUnavailable)
+from chalicelib.domain.listing import parse_list_params, select_page
+from chalicelib.domain.visibility import can_modify, can_see
+from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
+                                     ConcurrentUpdate, ImageExists, ImageMissing)
+
+OCTET_STREAM = 'application/octet-stream'
+
+
+@dataclasses.dataclass
+class ImageData:
+    """A request body carrying image bytes."""
+    stream: object            # has read(n)
+    media_type: str | None    # Content-Type without parameters
+    length: int | None        # Content-Length, when the client sent one
+
+
+class ImageService:
+    def __init__(self, catalog, blobs, policy):
+        self.catalog, self.blobs, self.policy = catalog, blobs, policy
+
+    # -- reading ----------------------------------------------------------------
+    def find_visible(self, context, image_id):
+        image = self.catalog.get(image_id)
+        if image is None or not can_see(
+                context, image, lambda: self.catalog.is_member(image_id, context.tenant)):
+            return None
+        return image
+
+    def get_visible(self, context, image_id):
+        image = self.find_visible(context, image_id)
+        if image is None:
+            raise NotFound('Image with identifier %s not found' % image_id)
+        return image
+
+    def show(self, context, image_id):
+        self.policy.enforce(context, 'get_image')
+        return self.get_visible(context, image_id)
+
+    def download(self, context, image_id):
+        """(image, bytes) of an active image (spec §10)."""
+        self.policy.enforce(context, 'get_image')
+        image = self.find_visible(context, image_id)
+        if image is None:
+            self.policy.enforce(context, 'download_image')
+            raise NotFound('Image with identifier %s not found' % image_id)
+        if image['status'] == im.DEACTIVATED:
+            raise Forbidden('Image %s is deactivated' % image_id)
+        if image['status'] != im.ACTIVE:
+            raise NotFound('Image %s is not active' % image_id)
+        self.policy.enforce(context, 'download_image')
+        if not image['size'] or not image['location']:
+            return image, b''
+        try:
+            return image, self.blobs.read(image['location'])
+        except BlobMissing:
+            raise NotFound('Image %s has no data in the store' % image_id) from None
+        except BlobStoreError:
+            raise ServiceUnavailable('The image store is unavailable.') from None
+
+    def index(self, context, params):
+        """The page of images a listing shows (spec §13)."""
+        self.policy.enforce(context, 'get_images')
+        query = parse_list_params(context, params, settings())
+        marker_image = None
+        if query.marker is not None:
+            marker_image = self.find_visible(context, query.marker)
+            if marker_image is None or (marker_image['deleted']
+                                        and query.changes_since is None):
+                raise BadRequest('Invalid marker. Image could not be found.')
+        return select_page(self.catalog, context, query, marker_image)
+
+    # -- create -----------------------------------------------------------------
+    def create(self, context, meta, data=None, copy_from=None):
+        current = settings()
+        im.validate_image_meta(meta, current)
+        self._check_size_cap(meta, data)
+        self._enforce_write_policies(context, 'add_image', meta, data, copy_from)
+        self._check_property_quota(len(meta.get('properties') or {}))
+        self._refuse_external_source(context, meta, copy_from)
+        if 'id' in meta:
+            im.validate_new_id(meta['id'])
+        image_id = meta.get('id') or str(uuid.uuid4())
+        owner = meta.get('owner') if context.is_admin and 'owner' in meta else context.owner
+        status = im.ACTIVE if data is None and meta.get('size') == 0 else im.QUEUED
+        image = im.new_image(image_id, meta, owner, status, im.now_string())
+        try:
+            image = self.catalog.create(image)
+        except ImageExists:
+            raise Conflict('An image with identifier %s already exists' % image_id) from None
+        if data is not None:
+            image = self._upload(image, data)
+        return image
+
+    # -- update -----------------------------------------------------------------
+    def update(self, context, image_id, meta, data=None, copy_from=None, purge_props=True):
+        im.validate_image_meta(meta, settings())
+        self._check_size_cap(meta, data)
+        self._enforce_write_policies(context, 'modify_image', meta, data, copy_from)
+        image = self.get_visible(context, image_id)
+        self._check_updatable(context, image, meta)
+        if data is not None:
+            purge_props = False
+            if image['status'] != im.QUEUED:
+                raise Conflict('Cannot upload to an unqueued image')
+        self._refuse_external_source(context, meta, copy_from)
+        new_properties = meta.get('properties') or {}
+        kept = 0 if purge_props else len(set(image['properties']) - set(new_properties))
+        self._check_property_quota(len(new_properties) + kept)
+        if not can_modify(context, image):
+            raise Forbidden('Forbidden to update image: %s' % image_id)
+        if not context.is_admin:
+            meta.pop('owner', None)
+
+        def apply(current_image):
+            self._check_updatable(context, current_image, meta)
+            for field in im.UPDATABLE_FIELDS:
+                if field in meta:
+                    current_image[field] = meta[field]
+            for field in ('min_disk', 'min_ram'):
+                current_image[field] = current_image[field] or 0
+            current_image['is_public'] = bool(current_image['is_public'])
+            current_image['protected'] = bool(current_image['protected'])
+            properties = {} if purge_props else current_image['properties']
+            properties.update(new_properties)
+            current_image['properties'] = properties
+            current_image['updated_at'] = im.now_string()
+            return current_image
+
+        image = self._change(image_id, apply)
+        if data is not None:
+            image = self._upload(image, data)
+        return image
+
+    @staticmethod
+    def _check_updatable(context, image, meta):
+        if image['status'] == im.DELETED:
+            raise Forbidden('Forbidden to update deleted image.')
+        if not context.is_admin and image['status'] in (im.ACTIVE, im.DEACTIVATED):
+            for field in ('size', 'checksum'):
+                if field in meta and meta[field] != image[field]:
+                    raise Forbidden("Forbidden to modify '%s' of %s image."
+                                    % (field, image['status']))
+        for field in ('status', 'id'):
+            if field in meta and meta[field] != image[field]:
+                raise Forbidden("Forbidden to modify '%s' of image." % field)
+
+    # -- delete -----------------------------------------------------------------
+    def delete(self, context, image_id):
+        self.policy.enforce(context, 'delete_image')
+        image = self.get_visible(context, image_id)
+        deleting_status = (im.PENDING_DELETE if settings().delayed_delete and image['location']
+                           else im.DELETED)
+
+        def mark_deleted(current_image):
+            if current_image['protected']:
+                raise Forbidden('Image is protected')
+            if current_image['status'] == im.PENDING_DELETE:
+                raise Forbidden('Forbidden to delete a pending_delete image.')
+            if current_image['status'] == im.DELETED:
+                raise NotFound('Image %s not found.' % image_id)
+            if not can_modify(context, current_image):
+                raise Forbidden('Forbidden to delete image: %s' % image_id)
+            now = im.now_string()
+            current_image.update(status=deleting_status, deleted=True, deleted_at=now,
+                                 updated_at=now)
+            return current_image
+
+        deleted = self._change(image_id, mark_deleted)
+        if image['location']:
+            try:
+                self.blobs.delete(image['location'])
+            except BlobStoreError:
+                self._change(image_id, lambda current_image: dict(
+                    current_image, status=image['status'], deleted=False, deleted_at=None))
+                raise ServiceUnavailable('The image store is unavailable; '
+                                         'the image was not deleted.') from None
+        self.catalog.remove_members(image_id)
+        return deleted
+
+    # -- upload (spec §8) ----------------------------------------------------------
+    def _upload(self, image, data):
+        image_id = image['id']
+        if image['disk_format'] is None:
+            raise BadRequest('Disk format is not specified.')
+        if image['container_format'] is None:
+            raise BadRequest('Container format is not specified.')
+        if data.media_type != OCTET_STREAM:
+            self._kill(image_id)
+            raise BadRequest('Content-Type must be %s' % OCTET_STREAM)
+        declared = image['size'] or None
+        remaining = self._remaining_quota(image)
+        if remaining is not None and (declared or data.length or 0) > remaining:
+            self._kill(image_id)
+            raise self._quota_exceeded(declared or data.length, remaining)
+
+        def start_saving(current_image):
+            if current_image['status'] != im.QUEUED:
+                raise Conflict('Cannot upload to an unqueued image')
+            return dict(current_image, status=im.SAVING, updated_at=im.now_string())
+
+        self._change(image_id, start_saving)
+        cap = settings().image_size_cap
+        limit = cap if remaining is None else min(cap, remaining)
+        try:
+            blob = self.blobs.put(image_id, data.stream, limit)
+        except BlobTooLarge as error:
+            self._kill(image_id)
+            if remaining is not None and remaining < cap:
+                raise self._quota_exceeded(error.args[0], remaining) from None
+            raise RequestEntityTooLarge(
+                'Denying attempt to upload image larger than %d bytes.' % cap) from None
+        except BlobStoreError:
+            self._kill(image_id)
+            raise ServiceUnavailable('The image store is unavailable.') from None
+        mismatch = None
+        if declared is not None and declared != blob.size:
+            mismatch = 'Supplied size (%d) and size generated from uploaded image (%d)' % (
+                declared, blob.size)
+        elif image['checksum'] and image['checksum'] != blob.md5:
+            mismatch = ('Supplied checksum (%s) and checksum generated from uploaded '
+                        'image (%s)' % (image['checksum'], blob.md5))
+        if mismatch:
+            self._discard(blob)
+            self._kill(image_id)
+            raise BadRequest("%s did not match. Setting image status to 'killed'." % mismatch)
+
+        def activate(current_image):
+            if current_image['status'] != im.SAVING:
+                raise PreconditionFailed('Image %s was deleted during the upload.' % image_id)
+            return dict(current_image, status=im.ACTIVE, size=blob.size, checksum=blob.md5,
+                        sha256=blob.sha256, location=blob.location,
+                        updated_at=im.now_string())
+
+        try:
+            return self._change(image_id, activate)
+        except PreconditionFailed:
+            self._discard(blob)
+            raise
+
+    def _discard(self, blob):
+        try:
+            self.blobs.delete(blob.location)
+        except BlobStoreError:
+            pass  # an orphan object, never served: no record points at it
+
+    def _kill(self, image_id):
+        def kill(current_image):
+            if current_image['status'] not in (im.QUEUED, im.SAVING):
+                return None
+            return dict(current_image, status=im.KILLED, updated_at=im.now_string())
+        try:
+            self.catalog.update(image_id, kill)
+        except (ImageMissing, ConcurrentUpdate):
+            pass
+
+    # -- shared checks ----------------------------------------------------------------
+    def _change(self, image_id, change):
+        try:
+            return self.catalog.update(image_id, change)
+        except ImageMissing:
+            raise NotFound('Image with identifier %s not found' % image_id) from None
+        except ConcurrentUpdate:
+            raise Conflict('Image %s is being changed by another request; '
+                           'try again.' % image_id) from None
+
+    def _enforce_write_policies(self, context, rule, meta, data, copy_from):
+        self.policy.enforce(context, rule)
+        if meta.get('is_public'):
+            self.policy.enforce(context, 'publicize_image')
+        if copy_from is not None:
+            self.policy.enforce(context, 'copy_from')
+        if data is not None or copy_from is not None:
+            self.policy.enforce(context, 'upload_image')
+
+    @staticmethod
+    def _check_size_cap(meta, data):
+        cap = settings().image_size_cap
+        size = data.length if data is not None and data.length is not None else meta.get('size')
+        if size is not None and size > cap:
+            raise BadRequest('Denying attempt to upload image larger than %d bytes.' % cap)
+
+    @staticmethod
+    def _check_property_quota(count):
+        quota = settings().image_property_quota
+        if 0 <= quota < count:
+            raise RequestEntityTooLarge(
+                'The limit has been exceeded on the number of allowed image properties. '
+                'Attempted: %d, Maximum: %d' % (count, quota))
+
+    def _refuse_external_source(self, context, meta, copy_from):
+        if 'location' not in meta and copy_from is None:
+            return
+        if 'location' in meta:
+            self.policy.enforce(context, 'set_image_location')
+        source = meta.get('location') if 'location' in meta else copy_from
+        if not source:
+            raise BadRequest('External source should not be empty')
+        raise BadRequest("External sources are not supported: '%s'" % source)
+
+    def _remaining_quota(self, image):
+        quota = settings().user_storage_quota
+        if not quota or image['owner'] is None:
+            return None
+        return max(quota - self.catalog.stored_bytes_of(image['owner'], image['id']), 0)
+
+    @staticmethod
+    def _quota_exceeded(size, remaining):
+        return RequestEntityTooLarge(
+            'Denying attempt to upload image because it exceeds the quota: The size of '
+            'the data %s will exceed the limit. %d bytes remaining.' % (size, remaining))

@@ -1,0 +1,242 @@
+"""GET /v1/images and /detail: parameters, visibility sets, filters, order (spec §13).
+
+The default order (created_at, then id) is the order of every catalog source,
+so a default page is a lazy merge reading about `limit` items per source.
+Other orders, and `changes-since`, read the caller's whole visible set.
+"""
+import csv
+import dataclasses
+import heapq
+
+from chalicelib.domain import image_meta as im
+from chalicelib.domain.errors import BadRequest
+
+SORT_KEYS = ('name', 'status', 'container_format', 'disk_format', 'size', 'id',
+             'created_at', 'updated_at')
+SORT_DIRS = ('asc', 'desc')
+OPERATOR_FILTERS = ('name', 'status', 'container_format', 'disk_format')
+_NON_NEGATIVE_FILTERS = ('size_min', 'size_max', 'min_ram')
+_BOOLEAN_FILTER_VALUES = ('none', 'true', 'false', '1', '0')
+PROPERTY_PREFIX = 'property-'
+
+
+@dataclasses.dataclass
+class ListQuery:
+    scope: str                       # 'visible' (public + own + shared), 'all', 'non_public'
+    limit: int
+    sort_key: str = 'created_at'
+    descending: bool = True
+    marker: str | None = None
+    changes_since: str | None = None  # a timestamp in the stored format
+    equals: dict = dataclasses.field(default_factory=dict)      # field -> set of values
+    properties: dict = dataclasses.field(default_factory=dict)  # name -> value
+    size_min: int | None = None
+    size_max: int | None = None
+    min_ram: int | None = None
+    min_disk: str | None = None
+    protected: bool | None = None
+
+    @property
+    def streams(self):
+        """True when catalog order is the requested order."""
+        return self.sort_key == 'created_at' and self.changes_since is None
+
+
+def parse_list_params(context, params, current):
+    """Validate query parameters in the reference's order; returns a ListQuery."""
+    for name in _NON_NEGATIVE_FILTERS:
+        if name in params and not _is_non_negative_int(params[name]):
+            raise BadRequest('Bad value passed to filter %s got %s' % (name, params[name]))
+    for name in ('is_public', 'protected'):
+        if name in params and params[name].lower() not in _BOOLEAN_FILTER_VALUES:
+            raise BadRequest('Bad value passed to filter %s got %s' % (name, params[name]))
+
+    query = ListQuery(scope=_scope(context, params.get('is_public')),
+                      limit=_limit(params.get('limit'), current))
+    if 'marker' in params:
+        if not im.is_uuid_like(params['marker']):
+            raise BadRequest('Invalid marker format')
+        query.marker = params['marker']
+    query.sort_key = params.get('sort_key', 'created_at')
+    if query.sort_key not in SORT_KEYS:
+        raise BadRequest('Unsupported sort_key. Acceptable values: %s' % ', '.join(SORT_KEYS))
+    sort_dir = params.get('sort_dir', 'desc')
+    if sort_dir not in SORT_DIRS:
+        raise BadRequest('Unsupported sort_dir. Acceptable values: %s' % ', '.join(SORT_DIRS))
+    query.descending = sort_dir == 'desc'
+    if 'changes-since' in params:
+        since = im.parse_isotime(params['changes-since'])
+        if since is None:
+            raise BadRequest('Unrecognized changes-since value')
+        query.changes_since = im.format_time(since)
+    if 'protected' in params:
+        value = params['protected'].lower()
+        if value == 'none':
+            raise BadRequest('protected must be True, or False')
+        query.protected = value in ('true', '1')
+    for name in OPERATOR_FILTERS:
+        if name in params:
+            query.equals[name] = _operator_values(params[name])
+    for name in _NON_NEGATIVE_FILTERS:
+        if name in params:
+            setattr(query, name, int(params[name]))
+    query.min_disk = params.get('min_disk')
+    query.properties = {key[len(PROPERTY_PREFIX):]: value for key, value in params.items()
+                        if key.startswith(PROPERTY_PREFIX)}
+    return query
+
+
+def _is_non_negative_int(value):
+    try:
+        return int(value) >= 0
+    except ValueError:
+        return False
+
+
+def _scope(context, is_public):
+    """Whose images are candidates (spec §13.1): `is_public` only matters to admins."""
+    if not context.is_admin or is_public is None:
+        return 'visible'
+    value = is_public.lower()
+    if value == 'none':
+        return 'all'
+    if value in ('false', '0'):
+        return 'non_public'
+    return 'visible'
+
+
+def _limit(value, current):
+    if value is None:
+        return current.limit_param_default
+    try:
+        limit = int(value)
+    except ValueError:
+        raise BadRequest('limit param must be an integer') from None
+    if limit < 0:
+        raise BadRequest('limit param must be positive')
+    return min(limit, current.api_limit_max)
+
+
+def _operator_values(value):
+    """`in:a,b` -> {a, b}; `eq:x` -> {x}; a plain value (or a time) -> {value}."""
+    if ':' not in value or im.parse_isotime(value) is not None:
+        return {value}
+    operator, operand = value.split(':', 1)
+    if operator == 'in':
+        return set(next(csv.reader([operand], skipinitialspace=True), []))
+    if operator == 'eq':
+        return {operand}
+    raise BadRequest("Unable to filter by unknown operator '%s'." % operator)
+
+
+def matches(image, query):
+    """The filters of spec §13.2 and the default exclusions of §13.1."""
+    if query.changes_since is None and not im.is_listed_by_default(image):
+        return False
+    if query.changes_since is not None and not image['updated_at'] > query.changes_since:
+        return False
+    if query.scope == 'non_public' and image['is_public']:
+        return False
+    for field, values in query.equals.items():
+        if image[field] not in values:
+            return False
+    size = image['size']
+    if query.size_min is not None and (size is None or size < query.size_min):
+        return False
+    if query.size_max is not None and (size is None or size > query.size_max):
+        return False
+    if query.min_ram is not None and image['min_ram'] != query.min_ram:
+        return False
+    if query.min_disk is not None and str(image['min_disk']) != query.min_disk.strip():
+        return False
+    if query.protected is not None and image['protected'] != query.protected:
+        return False
+    for name, value in query.properties.items():
+        if image['properties'].get(name) != value:
+            return False
+    return True
+
+
+def sort_tuple(image, sort_key):
+    """Nulls first in ascending order; tie-breakers created_at, then id."""
+    return tuple((0, '') if image[key] is None else (1, image[key])
+                 for key in (sort_key, 'created_at', 'id'))
+
+
+def sources(context, query):
+    """The catalog sources whose union is the candidate set."""
+    if query.scope != 'visible':
+        return [('all',)]
+    found = [('public',)]
+    if context.tenant is not None:
+        found += [('owner', context.tenant), ('shared', context.tenant)]
+    return found
+
+
+def is_candidate(context, query, image, source):
+    """Within a source, what the caller may list (the source is a superset)."""
+    kind = source[0]
+    if kind in ('public', 'owner', 'all'):
+        return True
+    # shared: images made public or owned are listed by their own source
+    return not image['is_public'] and image['owner'] != context.tenant
+
+
+def select_page(catalog, context, query, marker_image):
+    """The page of images: a lazy merge, or a sort of the visible set."""
+    if query.limit == 0:
+        return []
+    if query.streams:
+        return _merged_page(catalog, context, query, marker_image)
+    return _sorted_page(catalog, context, query, marker_image)
+
+
+def _merged_page(catalog, context, query, marker_image):
+    after = None if marker_image is None else im.created_key(marker_image)
+    streams = []
+    for source in sources(context, query):
+        images = catalog.images_of(source, query.descending, after, query.limit + 1)
+        streams.append(image for image in images
+                       if is_candidate(context, query, image, source))
+    page, seen = [], set()
+    for image in heapq.merge(*streams, key=im.created_key, reverse=query.descending):
+        if image['id'] in seen or not matches(image, query):
+            continue
+        seen.add(image['id'])
+        page.append(image)
+        if len(page) == query.limit:
+            break
+    return page
+
+
+def _sorted_page(catalog, context, query, marker_image):
+    candidates = {}
+    if query.changes_since is not None:
+        allowed = _changes_filter(catalog, context, query)
+        for image in catalog.images_of(('changed_since', query.changes_since)):
+            if allowed(image):
+                candidates[image['id']] = image
+    else:
+        for source in sources(context, query):
+            for image in catalog.images_of(source, query.descending):
+                if is_candidate(context, query, image, source):
+                    candidates[image['id']] = image
+    selected = [image for image in candidates.values() if matches(image, query)]
+    selected.sort(key=lambda image: sort_tuple(image, query.sort_key),
+                  reverse=query.descending)
+    if marker_image is not None:
+        bound = sort_tuple(marker_image, query.sort_key)
+        selected = [image for image in selected
+                    if (sort_tuple(image, query.sort_key) < bound) == query.descending
+                    and sort_tuple(image, query.sort_key) != bound]
+    return selected[:query.limit]
+
+
+def _changes_filter(catalog, context, query):
+    if query.scope != 'visible':
+        return lambda image: True
+    shared = set()
+    if context.tenant is not None:
+        shared = {image['id'] for image in catalog.images_of(('shared', context.tenant))}
+    return lambda image: (image['is_public'] or image['id'] in shared
+                          or (context.tenant is not None and image['owner'] == context.tenant))

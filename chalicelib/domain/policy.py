@@ -1,0 +1,39 @@
+"""The v1 policy rules of Glance's stock etc/policy.json.
+
+A rule is "" (anyone) or "role:<name>" (a caller holding that role). A deployer
+may override rules with a JSON file (GLANCE_POLICY_FILE) mapping rule -> rule.
+"""
+import json
+
+from chalicelib.domain.errors import Forbidden
+
+DEFAULT_RULES = {
+    'add_image': '', 'delete_image': '', 'get_image': '', 'get_images': '',
+    'modify_image': '', 'publicize_image': 'role:admin', 'copy_from': '',
+    'download_image': '', 'upload_image': '', 'set_image_location': '',
+    'get_members': '', 'modify_member': '', 'delete_member': '',
+}
+
+
+class Policy:
+    def __init__(self, rules=None):
+        self.rules = dict(DEFAULT_RULES, **(rules or {}))
+
+    @classmethod
+    def from_file(cls, path):
+        if not path:
+            return cls()
+        with open(path) as f:
+            return cls(json.load(f))
+
+    def allows(self, context, rule):
+        expression = self.rules.get(rule, 'role:admin')
+        if expression in ('', '@'):
+            return True
+        if expression.startswith('role:'):
+            return expression[len('role:'):].lower() in context.roles
+        return False
+
+    def enforce(self, context, rule):
+        if not self.allows(context, rule):
+            raise Forbidden('Access was denied to this resource.')

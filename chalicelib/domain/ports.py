@@ -1,0 +1,25 @@
+"""What the domain expects of storage: the failures adapters report."""
+
+
+class ImageExists(Exception):
+    """An image with that id exists (or existed: ids are never reused)."""
+
+
+class ImageMissing(Exception):
+    pass
+
+
+class ConcurrentUpdate(Exception):
+    """The item kept changing under us; gave up rather than overwrite."""
+
+
+class BlobTooLarge(Exception):
+    """The stream went past the number of bytes it was allowed (args[0]: bytes seen)."""
+
+
+class BlobMissing(Exception):
+    pass
+
+
+class BlobStoreError(Exception):
+    """The object store refused or could not be reached."""

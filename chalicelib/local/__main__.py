@@ -1,0 +1,3 @@
+from chalicelib.local.server import main
+
+main()

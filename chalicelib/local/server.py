@@ -1,0 +1,148 @@
+"""The local runtime: embedded moto, the tables and bucket, the API on loopback.
+
+`chalice local` drops chunked request bodies (python-glanceclient sends them),
+so the HTTP front here is werkzeug's threaded server, which de-chunks, feeding
+chalice's own LocalGateway: routing and events are exactly those of the tests.
+"""
+import base64
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+
+LOOPBACK = '127.0.0.1'
+STAGE = 'local'
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def load_stage_environment(project_dir, stage):
+    """Put the stage's environment variables (.chalice/config.json) into os.environ."""
+    from chalice.cli.factory import CLIFactory
+    config = CLIFactory(project_dir).create_config_obj(chalice_stage_name=stage)
+    for name, value in config.environment_variables.items():
+        os.environ.setdefault(name, value)
+    return config
+
+
+def start_embedded_aws():
+    """A moto server on a free loopback port; returns it (caller stops it)."""
+    from moto.server import ThreadedMotoServer
+    logging.getLogger('werkzeug').setLevel(logging.WARNING)  # moto's request log
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ['AWS_ENDPOINT_URL'] = 'http://%s:%d' % (host, port)
+    return server
+
+
+RAW_HEADERS = 'glance.raw_headers'
+
+
+def request_handler():
+    """werkzeug's handler, keeping the header names as sent.
+
+    werkzeug drops headers whose names contain `_`, and v1 clients send
+    `x-image-meta-disk_format`.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    class RawHeadersRequestHandler(WSGIRequestHandler):
+        def make_environ(self):
+            environ = super().make_environ()
+            environ[RAW_HEADERS] = list(self.headers.items())
+            return environ
+
+    return RawHeadersRequestHandler
+
+
+def wsgi_front(gateway):
+    """A WSGI application that hands each request to chalice's LocalGateway."""
+    from chalice.local import LocalGatewayException
+    from werkzeug.wsgi import get_input_stream
+
+    def application(environ, start_response):
+        method = environ['REQUEST_METHOD']
+        path = environ.get('PATH_INFO') or '/'
+        if environ.get('QUERY_STRING'):
+            path += '?' + environ['QUERY_STRING']
+        headers = {name.lower(): value for name, value in environ[RAW_HEADERS]}
+        body = get_input_stream(environ).read() or None
+        try:
+            response = gateway.handle_request(method, path, headers, body)
+            status, out_headers = response['statusCode'], dict(response['headers'])
+            payload = response.get('body') or b''
+            if response.get('isBase64Encoded'):
+                payload = base64.b64decode(payload)
+        except LocalGatewayException as error:
+            status, out_headers, payload = error.CODE, dict(error.headers), error.body or b''
+        if isinstance(payload, str):
+            payload = payload.encode('utf-8')
+        if method == 'HEAD':
+            payload = b''
+        out_headers['Content-Length'] = str(len(payload))
+        reason = _reason(status)
+        start_response('%d %s' % (status, reason), list(out_headers.items()))
+        return [payload]
+
+    return application
+
+
+def _reason(status):
+    from http import HTTPStatus
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return 'Unknown'
+
+
+def main():
+    project_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, project_dir)
+    os.environ.setdefault('AWS_DEFAULT_REGION', 'us-east-1')
+    os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
+    os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
+    config = load_stage_environment(project_dir, STAGE)
+    port = int(os.environ.get('PORT', '9292'))
+    moto_server = None
+    if not os.environ.get('AWS_ENDPOINT_URL'):
+        moto_server = start_embedded_aws()
+
+    from werkzeug.serving import make_server
+    from chalice.local import LocalGateway
+    from app import app
+    from chalicelib.storage.resources import ensure_resources
+    ensure_resources()
+
+    server = make_server(LOOPBACK, port, wsgi_front(LocalGateway(app, config)),
+                         threaded=True, request_handler=request_handler())
+    url = 'http://%s:%d' % (LOOPBACK, server.port)
+    print('Glance v1 API on %s (auth mode %s, AWS at %s%s)' % (
+        url, os.environ.get('GLANCE_AUTH_MODE', 'noauth'), os.environ['AWS_ENDPOINT_URL'],
+        ', embedded moto: state lives in memory' if moto_server else ''), flush=True)
+    print('Try: curl -s %s/v1/images/detail?is_public=none' % url, flush=True)
+    print('  or: glance --os-image-api-version 1 --os-image-url %s --os-auth-token x '
+          'image-list --all-tenants' % url, flush=True)
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        if moto_server is not None:
+            moto_server.stop()
+        print('stopped', flush=True)
+
+
+if __name__ == '__main__':
+    main()

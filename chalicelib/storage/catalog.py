@@ -1,0 +1,155 @@
+"""The image catalog in DynamoDB: images and memberships as plain dicts.
+
+Every write is conditional: a create only if the id was never used, every
+change only if the item is still the version that was read (optimistic
+locking), so racing requests never both win and no update is lost.
+"""
+import itertools
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from chalicelib.domain.image_meta import IMAGE_FIELDS, created_key, is_listed_by_default
+from chalicelib.domain.ports import ConcurrentUpdate, ImageExists, ImageMissing
+from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
+                                       ImageMemberModel, ImageModel)
+
+_STORED_FIELDS = IMAGE_FIELDS + ('location', 'sha256')
+_BATCH_GET_MAX = 100
+
+
+def _is_condition_failure(error):
+    return getattr(error, 'cause_response_code', None) in (
+        'ConditionalCheckFailedException', 'TransactionCanceledException')
+
+
+def _to_dict(model):
+    image = {field: getattr(model, field) for field in _STORED_FIELDS}
+    for field in ('size', 'virtual_size', 'min_disk', 'min_ram'):
+        if image[field] is not None:
+            image[field] = int(image[field])
+    properties = model.properties
+    image['properties'] = dict(properties.as_dict() if hasattr(properties, 'as_dict')
+                               else properties or {})
+    image['_version'] = model.version
+    return image
+
+
+def _to_model(image):
+    model = ImageModel(image['id'])
+    for field in _STORED_FIELDS:
+        if field != 'id':
+            setattr(model, field, image.get(field))
+    listed = is_listed_by_default(image)
+    model.public_listed = PUBLIC_PARTITION if listed and image['is_public'] else None
+    model.owner_listed = image['owner'] if listed and image['owner'] else None
+    model.catalog = CATALOG_PARTITION
+    model.created_key = created_key(image)
+    model.updated_key = '%s#%s' % (image['updated_at'], image['id'])
+    if image.get('_version') is not None:
+        model.version = image['_version']
+    return model
+
+
+class ImageCatalog:
+    # -- images -------------------------------------------------------------
+    def get(self, image_id):
+        try:
+            return _to_dict(ImageModel.get(image_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def create(self, image):
+        model = _to_model(image)
+        try:
+            model.save(condition=ImageModel.id.does_not_exist())
+        except PutError as error:
+            if _is_condition_failure(error):
+                raise ImageExists(image['id']) from error
+            raise
+        return _to_dict(model)
+
+    def update(self, image_id, change, attempts=20):
+        """Read the image, let `change(image)` return its new state, write it back.
+
+        The write holds only if nobody wrote in between; otherwise read and
+        apply `change` again. `change` may raise to refuse.
+        """
+        for _ in range(attempts):
+            current = self.get(image_id)
+            if current is None:
+                raise ImageMissing(image_id)
+            wanted = change(dict(current, properties=dict(current['properties'])))
+            if wanted is None or wanted == current:
+                return current
+            model = _to_model(wanted)
+            try:
+                model.save()  # conditional on the version read
+            except PutError as error:
+                if _is_condition_failure(error):
+                    continue
+                raise
+            return _to_dict(model)
+        raise ConcurrentUpdate(image_id)
+
+    def images_of(self, source, descending=True, after=None, page_size=None):
+        """Images of one listing source, in `created_key` order.
+
+        `source` is ('public',), ('owner', tenant), ('shared', tenant), ('all',)
+        or ('changed_since', timestamp); `after` is a `created_key` to continue
+        strictly after (not for changed_since).
+        """
+        kind = source[0]
+        if kind == 'shared':
+            return self._images_shared_with(source[1], descending, after, page_size)
+        if kind == 'changed_since':
+            return (_to_dict(m) for m in ImageModel.changes.query(
+                CATALOG_PARTITION, ImageModel.updated_key > source[1],
+                page_size=page_size))
+        index, partition = {
+            'public': (ImageModel.public_images, PUBLIC_PARTITION),
+            'owner': (ImageModel.owner_images, source[-1]),
+            'all': (ImageModel.all_images, CATALOG_PARTITION),
+        }[kind]
+        condition = None
+        if after is not None:
+            condition = (ImageModel.created_key < after if descending
+                         else ImageModel.created_key > after)
+        return (_to_dict(m) for m in index.query(
+            partition, condition, scan_index_forward=not descending,
+            page_size=page_size))
+
+    def _images_shared_with(self, member, descending, after, page_size):
+        condition = None
+        if after is not None:
+            condition = (ImageMemberModel.image_created_key < after if descending
+                         else ImageMemberModel.image_created_key > after)
+        memberships = ImageMemberModel.member_images.query(
+            member, condition, scan_index_forward=not descending, page_size=page_size)
+        batch = page_size or _BATCH_GET_MAX
+        while True:
+            chunk = [m.image_id for m in itertools.islice(memberships, min(batch, _BATCH_GET_MAX))]
+            if not chunk:
+                return
+            found = {m.id: _to_dict(m) for m in ImageModel.batch_get(chunk)}
+            for image_id in chunk:
+                if image_id in found:
+                    yield found[image_id]
+
+    def stored_bytes_of(self, owner, excluding):
+        """Bytes stored for `owner`'s listed images (the storage quota's usage)."""
+        return sum(image['size'] or 0 for image in self.images_of(('owner', owner))
+                   if image['location'] and image['id'] != excluding)
+
+    # -- memberships ----------------------------------------------------------
+    def is_member(self, image_id, member):
+        try:
+            ImageMemberModel.get(image_id, member, consistent_read=True)
+            return True
+        except DoesNotExist:
+            return False
+
+    def remove_members(self, image_id):
+        with ImageMemberModel.batch_write() as batch:
+            for membership in ImageMemberModel.query(image_id):
+                batch.delete(membership)
+

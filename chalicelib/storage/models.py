@@ -1,0 +1,120 @@
+"""PynamoDB models: the images table and the image members table.
+
+Listing never scans: sparse global secondary indexes hold exactly the images of
+each visibility set of spec §13.1, sorted by `created_key` (created_at + id,
+the default sort with its tie-breaker).
+"""
+from pynamodb.attributes import (BooleanAttribute, MapAttribute, NumberAttribute,
+                                 UnicodeAttribute, VersionAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import settings
+
+PUBLIC_PARTITION = 'public'
+CATALOG_PARTITION = 'image'
+
+
+class _Meta:
+    """Table location from settings (read once, at import)."""
+    region = settings().region
+    host = settings().aws_endpoint_url
+    billing_mode = 'PAY_PER_REQUEST'
+
+
+class PublicImagesIndex(GlobalSecondaryIndex):
+    """Public images that default listings show (not deleted, not killed)."""
+    class Meta:
+        index_name = 'public-images'
+        projection = AllProjection()
+    public_listed = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class OwnerImagesIndex(GlobalSecondaryIndex):
+    """Each owner's images that default listings show."""
+    class Meta:
+        index_name = 'owner-images'
+        projection = AllProjection()
+    owner_listed = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class CatalogIndex(GlobalSecondaryIndex):
+    """Every image, deleted ones included: admin listings of all tenants."""
+    class Meta:
+        index_name = 'catalog'
+        projection = AllProjection()
+    catalog = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class ChangesIndex(GlobalSecondaryIndex):
+    """Every image by last update: the `changes-since` filter."""
+    class Meta:
+        index_name = 'changes'
+        projection = AllProjection()
+    catalog = UnicodeAttribute(hash_key=True)
+    updated_key = UnicodeAttribute(range_key=True)
+
+
+class ImageModel(Model):
+    class Meta(_Meta):
+        table_name = settings().images_table
+
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    size = NumberAttribute(null=True)
+    virtual_size = NumberAttribute(null=True)
+    disk_format = UnicodeAttribute(null=True)
+    container_format = UnicodeAttribute(null=True)
+    checksum = UnicodeAttribute(null=True)
+    min_disk = NumberAttribute(default=0)
+    min_ram = NumberAttribute(default=0)
+    is_public = BooleanAttribute(default=False)
+    protected = BooleanAttribute(default=False)
+    owner = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    deleted_at = UnicodeAttribute(null=True)
+    deleted = BooleanAttribute(default=False)
+    properties = MapAttribute(default=dict)
+    # Never shown (spec §4): where the bytes are, and their SHA-256.
+    location = UnicodeAttribute(null=True)
+    sha256 = UnicodeAttribute(null=True)
+    # Index keys, derived from the fields above on every write.
+    public_listed = UnicodeAttribute(null=True)
+    owner_listed = UnicodeAttribute(null=True)
+    catalog = UnicodeAttribute(default=CATALOG_PARTITION)
+    created_key = UnicodeAttribute()
+    updated_key = UnicodeAttribute()
+    version = VersionAttribute()
+
+    public_images = PublicImagesIndex()
+    owner_images = OwnerImagesIndex()
+    all_images = CatalogIndex()
+    changes = ChangesIndex()
+
+
+class MemberImagesIndex(GlobalSecondaryIndex):
+    """Memberships by member, in the order of their images' creation."""
+    class Meta:
+        index_name = 'member-images'
+        projection = AllProjection()
+    member = UnicodeAttribute(hash_key=True)
+    image_created_key = UnicodeAttribute(range_key=True)
+
+
+class ImageMemberModel(Model):
+    class Meta(_Meta):
+        table_name = settings().members_table
+
+    image_id = UnicodeAttribute(hash_key=True)
+    member = UnicodeAttribute(range_key=True)
+    can_share = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    image_created_key = UnicodeAttribute()
+
+    member_images = MemberImagesIndex()
