@@ -182,6 +182,10 @@ def is_candidate(context, query, image, source):
     return not image['is_public'] and image['owner'] != context.tenant
 
 
+def _candidates(images, context, query, source):
+    return (image for image in images if is_candidate(context, query, image, source))
+
+
 def select_page(catalog, context, query, marker_image):
     """The page of images: a lazy merge, or a sort of the visible set."""
     if query.limit == 0:
@@ -193,11 +197,9 @@ def select_page(catalog, context, query, marker_image):
 
 def _merged_page(catalog, context, query, marker_image):
     after = None if marker_image is None else im.created_key(marker_image)
-    streams = []
-    for source in sources(context, query):
-        images = catalog.images_of(source, query.descending, after, query.limit + 1)
-        streams.append(image for image in images
-                       if is_candidate(context, query, image, source))
+    streams = [_candidates(catalog.images_of(source, query.descending, after, query.limit + 1),
+                           context, query, source)
+               for source in sources(context, query)]
     page, seen = [], set()
     for image in heapq.merge(*streams, key=im.created_key, reverse=query.descending):
         if image['id'] in seen or not matches(image, query):
@@ -218,9 +220,9 @@ def _sorted_page(catalog, context, query, marker_image):
                 candidates[image['id']] = image
     else:
         for source in sources(context, query):
-            for image in catalog.images_of(source, query.descending):
-                if is_candidate(context, query, image, source):
-                    candidates[image['id']] = image
+            for image in _candidates(catalog.images_of(source, query.descending),
+                                     context, query, source):
+                candidates[image['id']] = image
     selected = [image for image in candidates.values() if matches(image, query)]
     selected.sort(key=lambda image: sort_tuple(image, query.sort_key),
                   reverse=query.descending)
