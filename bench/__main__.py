@@ -1,0 +1,3 @@
+from bench import list_reads
+
+list_reads.main()
