@@ -173,7 +173,7 @@ def sources(context, query):
     return found
 
 
-def is_candidate(context, query, image, source):
+def is_candidate(context, image, source):
     """Within a source, what the caller may list (the source is a superset)."""
     kind = source[0]
     if kind in ('public', 'owner', 'all'):
@@ -182,8 +182,8 @@ def is_candidate(context, query, image, source):
     return not image['is_public'] and image['owner'] != context.tenant
 
 
-def _candidates(images, context, query, source):
-    return (image for image in images if is_candidate(context, query, image, source))
+def _candidates(images, context, source):
+    return (image for image in images if is_candidate(context, image, source))
 
 
 def select_page(catalog, context, query, marker_image):
@@ -198,7 +198,7 @@ def select_page(catalog, context, query, marker_image):
 def _merged_page(catalog, context, query, marker_image):
     after = None if marker_image is None else im.created_key(marker_image)
     streams = [_candidates(catalog.images_of(source, query.descending, after, query.limit + 1),
-                           context, query, source)
+                           context, source)
                for source in sources(context, query)]
     page, seen = [], set()
     for image in heapq.merge(*streams, key=im.created_key, reverse=query.descending):
@@ -221,7 +221,7 @@ def _sorted_page(catalog, context, query, marker_image):
     else:
         for source in sources(context, query):
             for image in _candidates(catalog.images_of(source, query.descending),
-                                     context, query, source):
+                                     context, source):
                 candidates[image['id']] = image
     selected = [image for image in candidates.values() if matches(image, query)]
     selected.sort(key=lambda image: sort_tuple(image, query.sort_key),

@@ -72,7 +72,7 @@ def wsgi_front(gateway):
         path = environ.get('PATH_INFO') or '/'
         if environ.get('QUERY_STRING'):
             path += '?' + environ['QUERY_STRING']
-        headers = {name.lower(): value for name, value in environ[RAW_HEADERS]}
+        headers = {name.lower(): _from_wire(value) for name, value in environ[RAW_HEADERS]}
         body = get_input_stream(environ).read() or None
         try:
             response = gateway.handle_request(method, path, headers, body)
@@ -88,10 +88,23 @@ def wsgi_front(gateway):
             payload = b''
         out_headers['Content-Length'] = str(len(payload))
         reason = _reason(status)
-        start_response('%d %s' % (status, reason), list(out_headers.items()))
+        start_response('%d %s' % (status, reason),
+                       [(name, _to_wire(value)) for name, value in out_headers.items()])
         return [payload]
 
     return application
+
+
+def _from_wire(value):
+    """Header bytes arrive as latin-1 text; v1 clients send UTF-8."""
+    try:
+        return value.encode('latin-1').decode('utf-8')
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def _to_wire(value):
+    return str(value).encode('utf-8').decode('latin-1')
 
 
 def _reason(status):
