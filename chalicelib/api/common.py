@@ -10,6 +10,7 @@ from chalicelib.domain import context as ctx
 from chalicelib.domain.errors import (GlanceError, MethodNotAllowed,
                                       RequestHeaderFieldsTooLarge, Unauthorized)
 from chalicelib.domain.images import ImageData, ImageService
+from chalicelib.domain.members import MemberService
 from chalicelib.domain.policy import Policy
 
 LOG = logging.getLogger(__name__)
@@ -19,14 +20,25 @@ ALL_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH')
 _services = {}
 
 
+def _build_services():
+    """Built on first use, so that importing the app costs no AWS set-up."""
+    from chalicelib.storage.blobs import ImageBlobStore
+    from chalicelib.storage.catalog import ImageCatalog
+    catalog, policy = ImageCatalog(), Policy.from_file(settings().policy_file)
+    images = ImageService(catalog, ImageBlobStore(), policy)
+    _services.update(images=images, members=MemberService(catalog, images, policy))
+
+
 def image_service():
-    """The image service, built on first use so that import costs no AWS setup."""
-    if 'images' not in _services:
-        from chalicelib.storage.blobs import ImageBlobStore
-        from chalicelib.storage.catalog import ImageCatalog
-        _services['images'] = ImageService(ImageCatalog(), ImageBlobStore(),
-                                           Policy.from_file(settings().policy_file))
+    if not _services:
+        _build_services()
     return _services['images']
+
+
+def member_service():
+    if not _services:
+        _build_services()
+    return _services['members']
 
 
 def request_context(request):

@@ -62,6 +62,16 @@ def delete(request, context, image_id):
                     status_code=200)
 
 
+def deactivate(request, context, image_id):
+    image_service().set_deactivated(context, image_id, True)
+    return Response(body='', status_code=204)
+
+
+def reactivate(request, context, image_id):
+    image_service().set_deactivated(context, image_id, False)
+    return Response(body='', status_code=204)
+
+
 def root_index(request, context):
     """`/v1/` lists for every method (a reference quirk, spec §2); API Gateway
     drops the trailing slash, so this is also `/v1`."""
@@ -81,6 +91,8 @@ ROUTES = (
     ('/images/{image_id}', ['GET'], show),
     ('/images/{image_id}', ['PUT'], update),
     ('/images/{image_id}', ['DELETE'], delete),
+    ('/images/{image_id}/actions/deactivate', ['POST'], deactivate),
+    ('/images/{image_id}/actions/reactivate', ['POST'], reactivate),
     ('/', ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'], root_index),
     ('/', ['HEAD'], root_head),
 )
@@ -89,6 +101,8 @@ RESOURCES = (
     ('/images', ['GET', 'POST'], None),
     ('/images/detail', ['GET'], 'GET, HEAD'),
     ('/images/{image_id}', ['GET', 'HEAD', 'PUT', 'DELETE'], None),
+    ('/images/{image_id}/actions/deactivate', ['POST'], None),
+    ('/images/{image_id}/actions/reactivate', ['POST'], None),
 )
 
 

@@ -189,6 +189,24 @@ class ImageService:
         self.catalog.remove_members(image_id)
         return deleted
 
+    # -- deactivation (the v2 image actions, offered under v1) ---------------------
+    def set_deactivated(self, context, image_id, deactivated):
+        """active -> deactivated or back; the same state again is a no-op (as v2)."""
+        action = 'deactivate' if deactivated else 'reactivate'
+        source, target = ((im.ACTIVE, im.DEACTIVATED) if deactivated
+                          else (im.DEACTIVATED, im.ACTIVE))
+        self.get_visible(context, image_id)
+        self.policy.enforce(context, action)
+
+        def change(current_image):
+            if current_image['status'] == target:
+                return None
+            if current_image['status'] != source:
+                raise Forbidden("Not allowed to %s image in status '%s'"
+                                % (action, current_image['status']))
+            return dict(current_image, status=target, updated_at=im.now_string())
+        return self._change(image_id, change)
+
     # -- upload (spec §8) ----------------------------------------------------------
     def _upload(self, image, data):
         image_id = image['id']

@@ -12,6 +12,8 @@ DEFAULT_RULES = {
     'modify_image': '', 'publicize_image': 'role:admin', 'copy_from': '',
     'download_image': '', 'upload_image': '', 'set_image_location': '',
     'get_members': '', 'modify_member': '', 'delete_member': '',
+    # v2's image actions, offered under v1; the stock rules are open, ours admin-only
+    'deactivate': 'role:admin', 'reactivate': 'role:admin',
 }
 
 

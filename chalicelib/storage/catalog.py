@@ -6,9 +6,10 @@ locking), so racing requests never both win and no update is lost.
 """
 import itertools
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
-from chalicelib.domain.image_meta import IMAGE_FIELDS, created_key, is_listed_by_default
+from chalicelib.domain.image_meta import (IMAGE_FIELDS, created_key, is_listed_by_default,
+                                          now_string)
 from chalicelib.domain.ports import ConcurrentUpdate, ImageExists, ImageMissing
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
                                        ImageMemberModel, ImageModel)
@@ -140,16 +141,74 @@ class ImageCatalog:
         return sum(image['size'] or 0 for image in self.images_of(('owner', owner))
                    if image['location'] and image['id'] != excluding)
 
+    def get_many(self, image_ids):
+        """{id: image} of those that exist (BatchGetItem, 100 keys a request)."""
+        return {model.id: _to_dict(model) for model in ImageModel.batch_get(set(image_ids))}
+
     # -- memberships ----------------------------------------------------------
     def is_member(self, image_id, member):
+        return self.get_member(image_id, member) is not None
+
+    def get_member(self, image_id, member):
+        if member is None:
+            return None
         try:
-            ImageMemberModel.get(image_id, member, consistent_read=True)
-            return True
+            return _member_dict(ImageMemberModel.get(image_id, member, consistent_read=True))
         except DoesNotExist:
-            return False
+            return None
+
+    def members_of(self, image_id):
+        """An image's memberships in the order they were made."""
+        found = [_member_dict(m) for m in ImageMemberModel.query(image_id, consistent_read=True)]
+        return sorted(found, key=lambda m: m['created_at'])
+
+    def memberships_of(self, member):
+        """A member's memberships, newest image first."""
+        return [_member_dict(m) for m in ImageMemberModel.member_images.query(
+            member, scan_index_forward=False)]
+
+    def put_member(self, image, member, can_share=None):
+        """Create the membership, or change `can_share` of an existing one if given."""
+        now = now_string()
+        while True:
+            try:
+                ImageMemberModel(image['id'], member, can_share=bool(can_share),
+                                 created_at=now, updated_at=now,
+                                 image_created_key=created_key(image)).save(
+                    condition=ImageMemberModel.member.does_not_exist())
+                return
+            except PutError as error:
+                if not _is_condition_failure(error):
+                    raise
+            if can_share is None:
+                return
+            try:
+                ImageMemberModel(image['id'], member).update(
+                    actions=[ImageMemberModel.can_share.set(bool(can_share)),
+                             ImageMemberModel.updated_at.set(now)],
+                    condition=ImageMemberModel.member.exists())
+                return
+            except UpdateError as error:  # removed in between: create it again
+                if not _is_condition_failure(error):
+                    raise
+
+    def delete_member(self, image_id, member):
+        """False when there was no such membership."""
+        try:
+            ImageMemberModel(image_id, member).delete(
+                condition=ImageMemberModel.member.exists())
+            return True
+        except DeleteError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
 
     def remove_members(self, image_id):
         with ImageMemberModel.batch_write() as batch:
             for membership in ImageMemberModel.query(image_id):
                 batch.delete(membership)
 
+
+def _member_dict(model):
+    return {'image_id': model.image_id, 'member_id': model.member,
+            'can_share': bool(model.can_share), 'created_at': model.created_at}

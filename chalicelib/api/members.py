@@ -1,0 +1,96 @@
+"""The v1 membership routes (spec §14): parse, call the member service, render."""
+import json
+
+from chalice import Blueprint, Response
+
+from chalicelib.api import wire
+from chalicelib.api.common import (ALL_METHODS, member_service, not_allowed, v1_view)
+from chalicelib.domain.errors import BadRequest, MethodNotAllowed
+
+
+def _json_body(request):
+    try:
+        document = json.loads(request.raw_body or b'')
+    except ValueError:
+        raise BadRequest('Malformed JSON in request body.') from None
+    if not isinstance(document, (dict, list)):
+        raise BadRequest('Malformed JSON in request body.')
+    return document
+
+
+def _can_share(entry):
+    """`can_share` with the reference's truthiness, or None when not given."""
+    if isinstance(entry, dict) and 'can_share' in entry:
+        return bool(entry['can_share'])
+    return None
+
+
+def index(request, context, image_id):
+    members = member_service().list_members(context, image_id)
+    return wire.json_response({'members': [
+        {'member_id': m['member_id'], 'can_share': m['can_share']} for m in members]})
+
+
+def replace_all(request, context, image_id):
+    if not request.raw_body:
+        raise BadRequest('A JSON body {"memberships": [...]} is required.')
+    document = _json_body(request)
+    entries = document['memberships'] if isinstance(document, dict) and \
+        'memberships' in document else [document] if isinstance(document, dict) else document
+    if not isinstance(entries, list):
+        raise BadRequest('Invalid membership association: memberships must be a list')
+    memberships = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get('member_id'), str):
+            raise BadRequest("Invalid membership association: 'member_id'")
+        memberships.append((entry['member_id'], _can_share(entry)))
+    member_service().replace_members(context, image_id, memberships)
+    return Response(body='', status_code=204)
+
+
+def add(request, context, image_id, member):
+    can_share = None
+    if request.raw_body:
+        document = _json_body(request)
+        if isinstance(document, dict):
+            can_share = _can_share(document.get('member'))
+    member_service().add_member(context, image_id, member, can_share)
+    return Response(body='', status_code=204)
+
+
+def remove(request, context, image_id, member):
+    member_service().remove_member(context, image_id, member)
+    return Response(body='', status_code=204)
+
+
+def show(request, context, image_id, member):
+    raise MethodNotAllowed(request.method, None)  # v1 has no "show member"
+
+
+def shared_images(request, context, member):
+    memberships = member_service().shared_images(context, member)
+    return wire.json_response({'shared_images': [
+        {'image_id': m['image_id'], 'can_share': m['can_share']} for m in memberships]})
+
+
+ROUTES = (
+    ('/images/{image_id}/members', ['GET'], index),
+    ('/images/{image_id}/members', ['PUT'], replace_all),
+    ('/images/{image_id}/members/{member}', ['PUT'], add),
+    ('/images/{image_id}/members/{member}', ['DELETE'], remove),
+    ('/images/{image_id}/members/{member}', ['GET'], show),
+    ('/shared-images/{member}', list(ALL_METHODS), shared_images),
+)
+RESOURCES = (
+    ('/images/{image_id}/members', ['GET', 'PUT'], None),
+    ('/images/{image_id}/members/{member}', ['GET', 'PUT', 'DELETE'], None),
+)
+
+
+def members_blueprint():
+    blueprint = Blueprint(__name__)
+    for path, methods, view in ROUTES:
+        v1_view(blueprint, path, methods)(view)
+    for path, allowed, allow_header in RESOURCES:
+        not_allowed(blueprint, path, allowed, allow_header)
+    return blueprint

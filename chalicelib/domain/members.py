@@ -1,0 +1,81 @@
+"""Image memberships (spec §14): who may share, member lists, shared images."""
+from chalicelib.config import settings
+from chalicelib.domain import image_meta as im
+from chalicelib.domain.errors import (NotFound, RequestEntityTooLarge,
+                                      Unauthorized)
+from chalicelib.domain.visibility import can_modify
+
+
+class MemberService:
+    def __init__(self, catalog, images, policy):
+        self.catalog, self.images, self.policy = catalog, images, policy
+
+    def list_members(self, context, image_id):
+        """[{member_id, can_share}] as the caller may see them (spec §14.1)."""
+        self.policy.enforce(context, 'get_members')
+        image = self._live_visible_image(context, image_id)
+        members = self.catalog.members_of(image_id)
+        if not can_modify(context, image):
+            members = [m for m in members if m['member_id'] == context.tenant]
+        return members
+
+    def add_member(self, context, image_id, member, can_share=None):
+        image = self._image_to_share(context, image_id, 'modify_member')
+        self._check_quota(len(self.catalog.members_of(image_id)) + 1)
+        self.catalog.put_member(image, member, can_share)
+
+    def replace_members(self, context, image_id, memberships):
+        """`memberships`: [(member_id, can_share or None)]; the list becomes exactly this."""
+        image = self._image_to_share(context, image_id, 'modify_member')
+        self._check_quota(len(memberships))
+        wanted = dict(memberships)
+        for existing in self.catalog.members_of(image_id):
+            if existing['member_id'] not in wanted:
+                self.catalog.delete_member(image_id, existing['member_id'])
+        for member, can_share in wanted.items():
+            self.catalog.put_member(image, member, can_share)
+
+    def remove_member(self, context, image_id, member):
+        self._image_to_share(context, image_id, 'delete_member')
+        if not self.catalog.delete_member(image_id, member):
+            raise NotFound('Membership could not be found.')
+
+    def shared_images(self, context, member):
+        """[{image_id, can_share}] of `member`'s memberships the caller may see (§14.5)."""
+        memberships = self.catalog.memberships_of(member)
+        if context.is_admin or context.tenant == member:
+            return memberships
+        if context.tenant is None:
+            return []
+        images = self.catalog.get_many(m['image_id'] for m in memberships)
+        return [m for m in memberships
+                if m['image_id'] in images and images[m['image_id']]['owner'] == context.tenant]
+
+    # -- shared checks --------------------------------------------------------------
+    def _live_visible_image(self, context, image_id):
+        image = self.images.get_visible(context, image_id)
+        if image['deleted'] or image['status'] in (im.DELETED, im.PENDING_DELETE):
+            raise NotFound('Image with identifier %s has been deleted.' % image_id)
+        return image
+
+    def _image_to_share(self, context, image_id, rule):
+        """Preconditions of every membership change, in the reference's order."""
+        if context.tenant is None and not context.is_admin:
+            raise Unauthorized('No authenticated user')
+        self.policy.enforce(context, rule)
+        image = self._live_visible_image(context, image_id)
+        if not (can_modify(context, image) or self._member_can_share(context, image_id)):
+            raise NotFound('No permission to share that image')
+        return image
+
+    def _member_can_share(self, context, image_id):
+        membership = self.catalog.get_member(image_id, context.tenant)
+        return membership is not None and membership['can_share']
+
+    @staticmethod
+    def _check_quota(count):
+        quota = settings().image_member_quota
+        if 0 <= quota < count:
+            raise RequestEntityTooLarge(
+                'The limit has been exceeded on the number of allowed image members for '
+                'this image. Attempted: %d, Maximum: %d' % (count, quota))
