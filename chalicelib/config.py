@@ -10,7 +10,9 @@ import re
 DEFAULT_DISK_FORMATS = ('ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2',
                         'vdi', 'iso', 'ploop')
 DEFAULT_CONTAINER_FORMATS = ('ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker')
-AUTH_MODES = ('noauth', 'trusted-headers')
+AUTH_MODES = ('noauth', 'trusted-headers', 'keystone')
+# Modes that trust the client's own headers: for local use and tests, never deployed.
+UNVERIFIED_AUTH_MODES = ('noauth', 'trusted-headers')
 _SIZE_UNITS = {'': 1, 'B': 1, 'KB': 1 << 10, 'MB': 1 << 20, 'GB': 1 << 30, 'TB': 1 << 40}
 
 
@@ -33,6 +35,11 @@ class Settings:
     disk_formats: tuple
     container_formats: tuple
     public_endpoint: str | None
+    keystone_url: str | None
+    keystone_username: str | None
+    keystone_password: str | None
+    keystone_project: str | None
+    keystone_domain: str
 
 
 def parse_size(value):
@@ -58,6 +65,9 @@ def from_environ(environ=None):
     if auth_mode not in AUTH_MODES:
         raise ValueError('GLANCE_AUTH_MODE must be one of %s, not %r'
                          % (', '.join(AUTH_MODES), auth_mode))
+    if env.get('AWS_LAMBDA_FUNCTION_NAME') and auth_mode in UNVERIFIED_AUTH_MODES:
+        raise ValueError('GLANCE_AUTH_MODE=%s trusts the client; a deployed stage must use '
+                         'keystone' % auth_mode)
     return Settings(
         region=env.get('AWS_DEFAULT_REGION') or env.get('AWS_REGION') or 'us-east-1',
         aws_endpoint_url=env.get('AWS_ENDPOINT_URL') or None,
@@ -77,6 +87,11 @@ def from_environ(environ=None):
         container_formats=_list(env.get('GLANCE_CONTAINER_FORMATS'),
                                 DEFAULT_CONTAINER_FORMATS),
         public_endpoint=env.get('GLANCE_PUBLIC_ENDPOINT') or None,
+        keystone_url=env.get('GLANCE_KEYSTONE_URL') or None,
+        keystone_username=env.get('GLANCE_KEYSTONE_USERNAME') or None,
+        keystone_password=env.get('GLANCE_KEYSTONE_PASSWORD') or None,
+        keystone_project=env.get('GLANCE_KEYSTONE_PROJECT') or None,
+        keystone_domain=env.get('GLANCE_KEYSTONE_DOMAIN', 'Default'),
     )
 
 

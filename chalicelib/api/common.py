@@ -43,15 +43,32 @@ def member_service():
 
 def request_context(request):
     """The caller, as Glance's context middleware sees it (spec §1)."""
-    if settings().auth_mode == 'noauth':
+    mode = settings().auth_mode
+    if mode == 'noauth':
         return ctx.NOAUTH
-    headers = request.headers
-    if headers.get('x-identity-status') != 'Confirmed':
-        raise Unauthorized('This server could not verify that you are authorized to '
-                           'access the document you requested.')
-    roles = (headers.get('x-roles') or '').split(',')
-    tenant = headers.get('x-project-id') or headers.get('x-tenant-id')
-    return ctx.from_identity(tenant, headers.get('x-user-id'), roles)
+    if mode == 'keystone':  # only what the authorizer verified; client headers are ignored
+        verified = (request.context or {}).get('authorizer') or {}
+        status, tenant = verified.get('identity_status'), verified.get('tenant')
+        user, roles = verified.get('user'), verified.get('roles') or ''
+    else:
+        headers = request.headers
+        status = headers.get('x-identity-status')
+        tenant = headers.get('x-project-id') or headers.get('x-tenant-id')
+        user, roles = headers.get('x-user-id'), headers.get('x-roles') or ''
+    if status != 'Confirmed':
+        raise Unauthorized(UNAUTHORIZED, headers=_authenticate_header())
+    return ctx.from_identity(tenant, user, roles.split(','))
+
+
+UNAUTHORIZED = ('This server could not verify that you are authorized to access the '
+                'document you requested. Either you supplied the wrong credentials (e.g., '
+                'bad password), or your browser does not understand how to supply the '
+                'credentials required.')
+
+
+def _authenticate_header():
+    url = settings().keystone_url
+    return {'WWW-Authenticate': "Keystone uri='%s'" % url} if url else {}
 
 
 def request_id(request):
@@ -81,19 +98,20 @@ def query_params(request):
     return dict(request.query_params or {})
 
 
-def v1_view(blueprint, path, methods):
+def v1_view(blueprint, path, methods, authorizer=None):
     """Register a v1 view: Glance errors rendered per Accept, request id added."""
     def register(view):
         @functools.wraps(view)
         def handle(**kwargs):
             request = blueprint.current_request
             try:
+                context = request_context(request)
                 rid = request_id(request)
-            except GlanceError as error:
+            except GlanceError as error:  # before the context middleware: no request id
                 return wire.error_response(error, request.headers.get('accept'),
                                            request.method)
             try:
-                response = view(request, request_context(request), **kwargs)
+                response = view(request, context, **kwargs)
             except GlanceError as error:
                 response = wire.error_response(error, request.headers.get('accept'),
                                                request.method)
@@ -103,12 +121,13 @@ def v1_view(blueprint, path, methods):
                                                request.method)
             response.headers['x-openstack-request-id'] = rid
             return response
-        blueprint.route(path, methods=list(methods), content_types=['*/*'])(handle)
+        blueprint.route(path, methods=list(methods), content_types=['*/*'],
+                        authorizer=authorizer)(handle)
         return view
     return register
 
 
-def not_allowed(blueprint, path, allowed, allow_header=None):
+def not_allowed(blueprint, path, allowed, allow_header=None, authorizer=None):
     """Answer 405 with `Allow` for the methods a resource does not have."""
     others = [m for m in ALL_METHODS if m not in allowed]
     header = allow_header if allow_header is not None else ', '.join(allowed)
@@ -117,4 +136,4 @@ def not_allowed(blueprint, path, allowed, allow_header=None):
         raise MethodNotAllowed(request.method, header)
     refuse.__name__ = 'not_allowed_' + path.strip('/').replace('/', '_').replace('{', '') \
         .replace('}', '')
-    v1_view(blueprint, path, others)(refuse)
+    v1_view(blueprint, path, others, authorizer)(refuse)

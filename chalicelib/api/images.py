@@ -106,13 +106,13 @@ RESOURCES = (
 )
 
 
-def images_blueprint():
+def images_blueprint(authorizer=None):
     """The v1 routes; one blueprint per URL prefix (chalice registers each once)."""
     blueprint = Blueprint(__name__)
     for path, methods, view in ROUTES:
-        v1_view(blueprint, path, methods)(view)
+        v1_view(blueprint, path, methods, authorizer)(view)
     for path, allowed, allow_header in RESOURCES:
-        not_allowed(blueprint, path, allowed, allow_header)
+        not_allowed(blueprint, path, allowed, allow_header, authorizer)
     return blueprint
 
 

@@ -87,10 +87,10 @@ RESOURCES = (
 )
 
 
-def members_blueprint():
+def members_blueprint(authorizer=None):
     blueprint = Blueprint(__name__)
     for path, methods, view in ROUTES:
-        v1_view(blueprint, path, methods)(view)
+        v1_view(blueprint, path, methods, authorizer)(view)
     for path, allowed, allow_header in RESOURCES:
-        not_allowed(blueprint, path, allowed, allow_header)
+        not_allowed(blueprint, path, allowed, allow_header, authorizer)
     return blueprint

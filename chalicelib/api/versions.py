@@ -9,7 +9,6 @@ from chalice import Blueprint, Response
 from chalicelib.api.common import ALL_METHODS
 from chalicelib.config import settings
 
-versions_api = Blueprint(__name__)
 V1_PREFIXES = ('v1', 'v1.0', 'v1.1')
 NOT_FOUND_BODY = ('404 Not Found\n\nThe resource could not be found.\n\n   ')
 
@@ -25,35 +24,35 @@ def versions_document(request):
         for version in ('v1.1', 'v1.0')]}
 
 
-def _versions(status_code):
-    body = json.dumps(versions_document(versions_api.current_request))
-    return Response(body=body, headers={'Content-Type': 'application/json'},
-                    status_code=status_code)
+def _versions(request, status_code):
+    return Response(body=json.dumps(versions_document(request)),
+                    headers={'Content-Type': 'application/json'}, status_code=status_code)
 
 
-@versions_api.route('/versions', methods=['GET'])
-def versions():
-    return _versions(200)
+def versions_blueprint():
+    """`/versions` 200; `/` and any unknown version 300; unknown paths under v1 404."""
+    blueprint = Blueprint(__name__)
 
+    @blueprint.route('/versions', methods=['GET'])
+    def versions():
+        return _versions(blueprint.current_request, 200)
 
-@versions_api.route('/versions', methods=[m for m in ALL_METHODS if m != 'GET'])
-@versions_api.route('/', methods=list(ALL_METHODS))
-def multiple_choices():
-    return _versions(300)
+    @blueprint.route('/versions', methods=[m for m in ALL_METHODS if m != 'GET'])
+    @blueprint.route('/', methods=list(ALL_METHODS))
+    def multiple_choices():
+        return _versions(blueprint.current_request, 300)
 
+    def unknown_path(version, **_):
+        if version in V1_PREFIXES:
+            return Response(body=NOT_FOUND_BODY,
+                            headers={'Content-Type': 'text/plain; charset=UTF-8'},
+                            status_code=404)
+        return _versions(blueprint.current_request, 300)
 
-def unknown_path(version, **_):
-    """Any other path: unknown under a v1 prefix (404), else a version to choose (300)."""
-    if version in V1_PREFIXES:
-        return Response(body=NOT_FOUND_BODY,
-                        headers={'Content-Type': 'text/plain; charset=UTF-8'},
-                        status_code=404)
-    return _versions(300)
-
-
-# API Gateway has no catch-all that chalice can declare, so spell out the depths.
-_path = '/{version}'
-for depth in range(5):
-    versions_api.route(_path, methods=list(ALL_METHODS),
-                       name='unknown_path_%d' % depth)(unknown_path)
-    _path += '/{p%d}' % depth
+    # API Gateway has no catch-all that chalice can declare: spell out the depths.
+    path = '/{version}'
+    for depth in range(5):
+        blueprint.route(path, methods=list(ALL_METHODS),
+                        name='unknown_path_%d' % depth)(unknown_path)
+        path += '/{p%d}' % depth
+    return blueprint

@@ -1,0 +1,84 @@
+"""A small Keystone v3 stand-in on loopback: service login and token validation.
+
+Real HTTP, real status codes (201 login, 200 valid, 404 unknown/expired/revoked,
+401 for a bad service token), so the service's Keystone client is tested as is.
+"""
+import datetime
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SERVICE_USER, SERVICE_PASSWORD, SERVICE_PROJECT = 'glance', 'glance-secret', 'service'
+
+
+def _expiry(seconds):
+    moment = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+    return moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+class KeystoneStandIn:
+    def __init__(self):
+        self.tokens = {}            # token -> token body
+        self.revoked = set()
+        self.validations = 0
+        self.service_tokens = set()
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, body=None, headers=None):
+                data = json.dumps(body).encode() if body is not None else b''
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                length = int(self.headers.get('Content-Length', 0))
+                auth = json.loads(self.rfile.read(length))['auth']
+                user = auth['identity']['password']['user']
+                if (user['name'], user['password']) != (SERVICE_USER, SERVICE_PASSWORD):
+                    return self._send(401, {'error': {'code': 401}})
+                token = uuid.uuid4().hex
+                standin.service_tokens.add(token)
+                self._send(201, {'token': {'expires_at': _expiry(3600)}},
+                           {'X-Subject-Token': token})
+
+            def do_GET(self):
+                if self.headers.get('X-Auth-Token') not in standin.service_tokens:
+                    return self._send(401, {'error': {'code': 401}})
+                standin.validations += 1
+                token = self.headers.get('X-Subject-Token')
+                body = standin.tokens.get(token)
+                if body is None or token in standin.revoked or \
+                        body['expires_at'] < _expiry(0):
+                    return self._send(404, {'error': {'code': 404}})
+                self._send(200, {'token': body})
+
+        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def issue(self, project, roles=('member',), user='user', lifetime=3600):
+        token = uuid.uuid4().hex
+        self.tokens[token] = {
+            'expires_at': _expiry(lifetime),
+            'project': {'id': project, 'name': project} if project else None,
+            'user': {'id': user, 'name': user},
+            'roles': [{'name': role} for role in roles],
+        }
+        return token
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
