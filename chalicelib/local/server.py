@@ -73,6 +73,11 @@ def wsgi_front(gateway):
         if environ.get('QUERY_STRING'):
             path += '?' + environ['QUERY_STRING']
         headers = {name.lower(): _from_wire(value) for name, value in environ[RAW_HEADERS]}
+        # API Gateway gives the authorizer X-Auth-Token (its identity source);
+        # chalice's LocalGateway always reads `authorization`.
+        headers.pop('authorization', None)
+        if 'x-auth-token' in headers:
+            headers['authorization'] = headers['x-auth-token']
         body = get_input_stream(environ).read() or None
         try:
             response = gateway.handle_request(method, path, headers, body)
