@@ -135,19 +135,33 @@ def perform(client, caller, image_id, route):
     if route == 'add-member':
         return client.http.put(path + '/members/tenant-z', headers=_json(identity),
                                body=json.dumps({'member': {'can_share': False}})).status_code
-    if route == 'remove-member':
-        return client.http.delete(path + '/members/tenant-b', headers=identity).status_code
-    listed = client.http.get('/v1/images/detail?limit=1000', headers=identity)
-    assert listed.status_code == 200
-    return image_id in {i['id'] for i in json.loads(listed.body)['images']}
+    assert route == 'remove-member', route
+    return client.http.delete(path + '/members/tenant-b', headers=identity).status_code
+
+
+@pytest.fixture(scope='module')
+def listings(matrix_client):
+    """One image per state, and what each caller's default listing shows."""
+    images = {(status, sharing): make_image(matrix_client, status, sharing)
+              for status in STATUSES for sharing in SHARINGS}
+    listed = {}
+    for caller, identity in CALLERS.items():
+        response = matrix_client.http.get('/v1/images/detail?limit=1000', headers=identity)
+        assert response.status_code == 200
+        listed[caller] = {i['id'] for i in json.loads(response.body)['images']}
+    return images, listed
 
 
 @pytest.mark.parametrize('caller,status,sharing,route', CELLS,
                          ids=['-'.join(cell) for cell in CELLS])
-def test_cell(matrix_client, caller, status, sharing, route):
-    image_id = make_image(matrix_client, status, sharing)
-    assert perform(matrix_client, caller, image_id, route) == \
-        expected(caller, status, sharing, route)
+def test_cell(request, matrix_client, caller, status, sharing, route):
+    if route == 'listed':
+        images, listed = request.getfixturevalue('listings')
+        outcome = images[(status, sharing)] in listed[caller]
+    else:
+        outcome = perform(matrix_client, caller, make_image(matrix_client, status, sharing),
+                          route)
+    assert outcome == expected(caller, status, sharing, route)
 
 
 def test_matrix_size():
