@@ -4,6 +4,7 @@ from chalice import Blueprint, Response
 from chalicelib.api import wire
 from chalicelib.api.common import (image_data, image_service, not_allowed, query_params,
                                    v1_view)
+from chalicelib.domain.errors import MethodNotAllowed
 
 COPY_FROM_HEADER = 'x-glance-api-copy-from'
 PURGE_PROPS_HEADER = 'x-glance-registry-purge-props'
@@ -72,6 +73,10 @@ def reactivate(request, context, image_id):
     return Response(body='', status_code=204)
 
 
+def detail_head(request, context):
+    raise MethodNotAllowed(request.method, 'GET')  # HEAD has no route: Allow says GET
+
+
 def root_index(request, context):
     """`/v1/` lists for every method (a reference quirk, spec §2); API Gateway
     drops the trailing slash, so this is also `/v1`."""
@@ -87,6 +92,7 @@ ROUTES = (
     ('/images', ['GET'], index),
     ('/images', ['POST'], create),
     ('/images/detail', ['GET'], detail),
+    ('/images/detail', ['HEAD'], detail_head),
     ('/images/{image_id}', ['HEAD'], meta),
     ('/images/{image_id}', ['GET'], show),
     ('/images/{image_id}', ['PUT'], update),
@@ -99,7 +105,7 @@ ROUTES = (
 # (path, methods the resource has, Allow header when it differs)
 RESOURCES = (
     ('/images', ['GET', 'POST'], None),
-    ('/images/detail', ['GET'], 'GET, HEAD'),
+    ('/images/detail', ['GET', 'HEAD'], None),
     ('/images/{image_id}', ['GET', 'HEAD', 'PUT', 'DELETE'], None),
     ('/images/{image_id}/actions/deactivate', ['POST'], None),
     ('/images/{image_id}/actions/reactivate', ['POST'], None),

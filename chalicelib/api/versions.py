@@ -6,11 +6,12 @@ import json
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.common import ALL_METHODS
+from chalicelib.api import wire
+from chalicelib.api.common import ALL_METHODS, request_id
 from chalicelib.config import settings
+from chalicelib.domain.errors import GlanceError, NotFound
 
 V1_PREFIXES = ('v1', 'v1.0', 'v1.1')
-NOT_FOUND_BODY = ('404 Not Found\n\nThe resource could not be found.\n\n   ')
 
 
 def versions_document(request):
@@ -43,11 +44,17 @@ def versions_blueprint():
         return _versions(blueprint.current_request, 300)
 
     def unknown_path(version, **_):
-        if version in V1_PREFIXES:
-            return Response(body=NOT_FOUND_BODY,
-                            headers={'Content-Type': 'text/plain; charset=UTF-8'},
-                            status_code=404)
-        return _versions(blueprint.current_request, 300)
+        request = blueprint.current_request
+        if version not in V1_PREFIXES:
+            return _versions(request, 300)
+        try:  # inside v1, so through the context middleware: a request id
+            headers = {'x-openstack-request-id': request_id(request)}
+        except GlanceError as error:
+            return wire.error_response(error, request.headers.get('accept'), request.method)
+        response = wire.error_response(NotFound('The resource could not be found.'),
+                                       request.headers.get('accept'), request.method)
+        response.headers.update(headers)
+        return response
 
     # API Gateway has no catch-all that chalice can declare: spell out the depths.
     path = '/{version}'

@@ -104,16 +104,49 @@ _HTML_PAGE = ('<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n'
               '  <h1>{status}</h1>\n  {message}<br /><br />\n\n\n\n </body>\n</html>')
 
 
+def best_match(accept, offers):
+    """webob 1.7's MIMEAccept.best_match: q-values, then the most specific range."""
+    ranges = []
+    for item in accept.split(','):
+        mask, *params = [part.strip() for part in item.split(';')]
+        quality = 1.0
+        for param in params:
+            if param.startswith('q='):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if mask and quality > 0:
+            ranges.append((mask.lower(), quality))
+    best, best_quality, matched_by = None, -1, '*/*'
+    for offer in offers:
+        for mask, quality in ranges:
+            if quality < best_quality or (quality == best_quality
+                                          and matched_by.count('*') <= mask.count('*')):
+                continue
+            if _media_range_matches(mask, offer):
+                best, best_quality, matched_by = offer, quality, mask
+    return best
+
+
+def _media_range_matches(mask, offer):
+    if mask == '*/*':
+        return True
+    if mask.endswith('/*'):
+        return offer.split('/', 1)[0] == mask[:-2]
+    return offer == mask
+
+
 def error_response(error, accept, method):
     """A Glance error rendered as webob 1.7 does, chosen by the Accept header."""
     status = '%d %s' % (error.code, error.title)
-    accept = accept or ''
+    match = best_match(accept or '', ('text/html', 'application/json'))
     if method == 'HEAD':
         content_type, body = 'text/plain; charset=UTF-8', ''
-    elif 'html' in accept or '*/*' in accept:
+    elif match == 'text/html':
         content_type = 'text/html; charset=UTF-8'
-        body = _HTML_PAGE.format(status=status, message=html.escape(error.message, False))
-    elif 'json' in accept:
+        body = _HTML_PAGE.format(status=status, message=html.escape(error.message))
+    elif match == 'application/json':
         content_type = 'application/json'
         body = json.dumps({'message': error.message + '<br /><br />\n\n\n',
                            'code': status, 'title': error.title})

@@ -106,14 +106,14 @@ def _scope(context, is_public):
 
 
 def _limit(value, current):
-    if value is None:
-        return current.limit_param_default
-    try:
-        limit = int(value)
-    except ValueError:
-        raise BadRequest('limit param must be an integer') from None
-    if limit < 0:
-        raise BadRequest('limit param must be positive')
+    limit = current.limit_param_default
+    if value is not None:
+        try:
+            limit = int(value)
+        except ValueError:
+            raise BadRequest('limit param must be an integer') from None
+        if limit < 0:
+            raise BadRequest('limit param must be positive')
     return min(limit, current.api_limit_max)
 
 
