@@ -9,7 +9,9 @@ import sys
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOG_SIZES = (50, 2000)
+SHARED_CATALOG, SHARED_EVERY = 5000, 5      # 1,000 of 5,000 images shared with tenant-s
 TENANT_A = {'X-Identity-Status': 'Confirmed', 'X-Tenant-Id': 'tenant-a', 'X-Roles': 'member'}
+TENANT_S = {'X-Identity-Status': 'Confirmed', 'X-Tenant-Id': 'tenant-s', 'X-Roles': 'member'}
 
 
 def _setup_environment():
@@ -21,21 +23,24 @@ def _setup_environment():
     load_stage_environment(PROJECT_DIR, 'test')
 
 
-def measure(size):
+def measure(size, shared=False):
     from chalice.test import Client
     from moto import mock_aws
 
     from bench.catalog import fill_catalog
     from bench.counting import counting_aws_calls
     from chalicelib.api import common
-    from chalicelib.storage.models import ImageModel
+    from chalicelib.storage.models import ImageMemberModel, ImageModel
     from chalicelib.storage.resources import ensure_resources
 
     figures = {}
     with mock_aws():
         common._services.clear()
         ensure_resources()
-        fill_catalog(size)
+        if shared:
+            fill_catalog(size, shared_with='tenant-s', share_every=SHARED_EVERY)
+        else:
+            fill_catalog(size)
         from app import app
         with Client(app, stage_name='test', project_dir=PROJECT_DIR) as client:
             requests = {
@@ -44,6 +49,12 @@ def measure(size):
                 'filtered page name=image-00001': ('GET', '/v1/images/detail?name=image-00001',
                                                    TENANT_A),
             }
+            if shared:
+                requests['shared-with-me page (tenant-s)'] = ('GET', '/v1/images/detail',
+                                                              TENANT_S)
+                membership = next(ImageMemberModel.member_images.query('tenant-s'))
+                requests['HEAD image shared with tenant-s'] = (
+                    'HEAD', '/v1/images/%s' % membership.image_id, TENANT_S)
             first = next(ImageModel.owner_images.query('tenant-a'))
             requests['HEAD own image'] = ('HEAD', '/v1/images/%s' % first.id, TENANT_A)
             for label, (method, path, headers) in requests.items():
@@ -72,6 +83,15 @@ def main():
         (req_s, items_s, ops), (req_l, items_l, _) = results[small][label], results[large][label]
         print('%-34s %6d / %-6d %6d / %-6d  %s' % (label, req_s, items_s, req_l, items_l,
                                                     ','.join(ops)))
+    shared = measure(SHARED_CATALOG, shared=True)
+    print()
+    print('Catalog of %d images, %d of them shared with tenant-s (not its own, not public)'
+          % (SHARED_CATALOG, SHARED_CATALOG // SHARED_EVERY))
+    for label in ('shared-with-me page (tenant-s)', 'HEAD image shared with tenant-s',
+                  'default detail page (tenant-a)', '(naive) full Scan of the table'):
+        requests_made, items, ops = shared[label]
+        print('%-34s %6d / %-6d  %s' % (label, requests_made, items, ','.join(ops)))
+    results[SHARED_CATALOG] = shared
     os.makedirs(os.path.join(PROJECT_DIR, 'bench', 'results'), exist_ok=True)
     with open(os.path.join(PROJECT_DIR, 'bench', 'results', 'list_reads.json'), 'w') as out:
         json.dump({str(k): {label: {'requests': v[0], 'items_read': v[1]}
