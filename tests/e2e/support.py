@@ -25,11 +25,12 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def _child_environment(port, auth_mode):
+def _child_environment(port, auth_mode, extra=None):
     env = {name: value for name, value in os.environ.items()
            # the unit tests' conftest puts the `test` stage and moto settings here
            if not name.startswith(('GLANCE_', 'AWS_'))}
     env.update(PORT=str(port), GLANCE_AUTH_MODE=auth_mode, PYTHONUNBUFFERED='1')
+    env.update(extra or {})
     return env
 
 
@@ -46,8 +47,9 @@ def _answers_versions(base_url):
 class LocalRuntime:
     """One `python -m chalicelib.local` process."""
 
-    def __init__(self, auth_mode):
+    def __init__(self, auth_mode, extra_env=None):
         self.auth_mode = auth_mode
+        self.extra_env = extra_env
         self.port = free_port()
         self.base_url = 'http://%s:%d' % (LOOPBACK, self.port)
         self.log = tempfile.NamedTemporaryFile(
@@ -57,7 +59,7 @@ class LocalRuntime:
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, '-m', 'chalicelib.local'], cwd=PROJECT_DIR,
-            env=_child_environment(self.port, self.auth_mode),
+            env=_child_environment(self.port, self.auth_mode, self.extra_env),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -121,14 +123,14 @@ class CliResult:
             self.returncode, self.stdout[-2000:], self.stderr[-2000:])
 
 
-def run_glance_cli(base_url, *args, check=True):
+def run_glance_cli(base_url, *args, check=True, token='e2e-token'):
     """`glance --os-image-api-version 1 ... <args>` with a terminal on stdin.
 
     The v1 CLI reads image data from stdin whenever stdin is not a tty, so stdin is
     the slave side of a pseudo-terminal.
     """
     command = [GLANCE_SCRIPT, '--os-image-api-version', '1', '--os-image-url', base_url,
-               '--os-auth-token', 'e2e-token'] + [str(arg) for arg in args]
+               '--os-auth-token', token] + [str(arg) for arg in args]
     master, slave = os.openpty()
     try:
         completed = subprocess.run(command, stdin=slave, capture_output=True,
