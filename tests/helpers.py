@@ -113,7 +113,7 @@ def stored_object(image_id):
     from chalicelib.config import settings
     try:
         return _s3().get_object(Bucket=settings().image_bucket,
-                                      Key='images/%s' % image_id)['Body'].read()
+                                Key='images/%s' % image_id)['Body'].read()
     except ClientError:
         return None
 
@@ -179,3 +179,9 @@ def wipe_catalog():
         with model.batch_write() as batch:
             for item in items:
                 batch.delete(item)
+
+
+def memberships_of(image_id):
+    """Member ids stored for an image."""
+    from chalicelib.storage.models import ImageMemberModel
+    return sorted(m.member for m in ImageMemberModel.query(image_id))
