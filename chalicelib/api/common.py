@@ -2,6 +2,7 @@
 import functools
 import io
 import logging
+import threading
 import uuid
 
 from chalicelib.api import wire
@@ -80,6 +81,11 @@ def request_id(request):
     return sent if sent.startswith('req-') else 'req-' + sent
 
 
+# A front that can stream (the local runtime) hands image bytes over here instead
+# of in the Lambda event, so that memory does not grow with the image.
+streamed_body = threading.local()
+
+
 def image_data(request):
     """The image bytes of a request, or None when it has no body (spec §7)."""
     headers = request.headers
@@ -87,11 +93,12 @@ def image_data(request):
         length = int(headers['content-length'])
     except (KeyError, ValueError):
         length = None
-    body = request.raw_body or b''
+    stream = getattr(streamed_body, 'stream', None)
+    body = b'' if stream is not None else request.raw_body or b''
     if not (length or 'transfer-encoding' in headers or body):
         return None
     media_type = (headers.get('content-type') or '').split(';')[0].strip() or None
-    return ImageData(stream=io.BytesIO(body), media_type=media_type, length=length)
+    return ImageData(stream=stream or io.BytesIO(body), media_type=media_type, length=length)
 
 
 def query_params(request):

@@ -5,12 +5,13 @@ so the HTTP front here is werkzeug's threaded server, which de-chunks, feeding
 chalice's own LocalGateway: routing and events are exactly those of the tests.
 """
 import base64
-import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 
 LOOPBACK = '127.0.0.1'
 STAGE = 'local'
@@ -31,15 +32,40 @@ def load_stage_environment(project_dir, stage):
     return config
 
 
-def start_embedded_aws():
-    """A moto server on a free loopback port; returns it (caller stops it)."""
-    from moto.server import ThreadedMotoServer
-    logging.getLogger('werkzeug').setLevel(logging.WARNING)  # moto's request log
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ['AWS_ENDPOINT_URL'] = 'http://%s:%d' % (host, port)
-    return server
+class EmbeddedAWS:
+    """moto's server as a child process on a free loopback port.
+
+    A process of its own, so that the bytes it keeps in memory are not counted
+    against the API's; it stops with the runtime.
+    """
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = 'http://%s:%d' % (LOOPBACK, self.port)
+        self.process = subprocess.Popen(
+            [sys.executable, '-m', 'moto.server', '-H', LOOPBACK, '-p', str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError('the embedded moto server did not start')
+            time.sleep(0.1)
+
+    def _answers(self):
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 RAW_HEADERS = 'glance.raw_headers'
@@ -67,6 +93,9 @@ def wsgi_front(gateway):
     from chalice.local import LocalGatewayException
     from werkzeug.wsgi import get_input_stream
 
+    from chalicelib.api.common import streamed_body
+    from chalicelib.domain.images import OCTET_STREAM
+
     def application(environ, start_response):
         method = environ['REQUEST_METHOD']
         path = environ.get('PATH_INFO') or '/'
@@ -78,7 +107,12 @@ def wsgi_front(gateway):
         headers.pop('authorization', None)
         if 'x-auth-token' in headers:
             headers['authorization'] = headers['x-auth-token']
-        body = get_input_stream(environ).read() or None
+        stream, body = get_input_stream(environ), None
+        binary = headers.get('content-type', '').split(';')[0].strip() == OCTET_STREAM
+        if binary:  # image bytes: streamed to the app, not copied into the event
+            streamed_body.stream = stream
+        else:
+            body = stream.read() or None
         try:
             response = gateway.handle_request(method, path, headers, body)
             status, out_headers = response['statusCode'], dict(response['headers'])
@@ -87,6 +121,8 @@ def wsgi_front(gateway):
                 payload = base64.b64decode(payload)
         except LocalGatewayException as error:
             status, out_headers, payload = error.CODE, dict(error.headers), error.body or b''
+        finally:
+            streamed_body.stream = None
         if isinstance(payload, str):
             payload = payload.encode('utf-8')
         if method == 'HEAD':
@@ -130,7 +166,8 @@ def main():
     port = int(os.environ.get('PORT', '9292'))
     moto_server = None
     if not os.environ.get('AWS_ENDPOINT_URL'):
-        moto_server = start_embedded_aws()
+        moto_server = EmbeddedAWS()
+        os.environ['AWS_ENDPOINT_URL'] = moto_server.url
 
     from werkzeug.serving import make_server
     from chalice.local import LocalGateway
