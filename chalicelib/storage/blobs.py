@@ -1,6 +1,7 @@
 """Image bytes in S3: one object per image, checksums computed while streaming."""
 import dataclasses
 import hashlib
+import threading
 
 import boto3
 from botocore.config import Config
@@ -40,11 +41,19 @@ class _HashingReader:
         return chunk
 
 
+_session_lock = threading.Lock()
+_sessions = []
+
+
 def s3_client():
+    """A new S3 client from one shared boto3 session (its service models load once)."""
     current = settings()
-    return boto3.client(
-        's3', region_name=current.region, endpoint_url=current.aws_endpoint_url,
-        config=Config(signature_version='s3v4', s3={'addressing_style': 'path'}))
+    with _session_lock:
+        if not _sessions:
+            _sessions.append(boto3.session.Session())
+        return _sessions[0].client(
+            's3', region_name=current.region, endpoint_url=current.aws_endpoint_url,
+            config=Config(signature_version='s3v4', s3={'addressing_style': 'path'}))
 
 
 class ImageBlobStore:
