@@ -1,11 +1,13 @@
 """The Glance v1 Images API on Chalice. This module only wires things together."""
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib.api.images import images_blueprint
 from chalicelib.api.keystone import TOKEN_HEADER, keystone_authorizer
 from chalicelib.api.members import members_blueprint
+from chalicelib.api.uploads import uploads_blueprint
 from chalicelib.api.versions import V1_PREFIXES, versions_blueprint
 from chalicelib.config import settings
+from chalicelib.events import finalize_bucket_event, reap_abandoned_uploads
 
 
 def create_app():
@@ -19,7 +21,11 @@ def create_app():
     for prefix in V1_PREFIXES:
         app.register_blueprint(images_blueprint(authorizer), url_prefix='/' + prefix)
         app.register_blueprint(members_blueprint(authorizer), url_prefix='/' + prefix)
+        app.register_blueprint(uploads_blueprint(authorizer), url_prefix='/' + prefix)
     app.register_blueprint(versions_blueprint())
+    # Presigned uploads: the bucket's ObjectCreated events, and the reaper.
+    app.lambda_function(name='upload_finalizer')(finalize_bucket_event)
+    app.schedule(Rate(15, unit=Rate.MINUTES), name='upload_reaper')(reap_abandoned_uploads)
     return app
 
 

@@ -35,6 +35,12 @@ class Settings:
     disk_formats: tuple
     container_formats: tuple
     public_endpoint: str | None
+    inline_upload_limit: int         # bytes a request body may carry (API Gateway/Lambda)
+    inline_download_limit: int       # larger images are redirected to a presigned GET
+    presign_expiry: int              # seconds a presigned URL stays valid
+    upload_timeout: int              # seconds a presigned reservation may stay unfinished
+    upload_part_size: int            # default multipart part size, bytes
+    upload_events_queue: str         # local runtime: the SQS queue of bucket events
     keystone_url: str | None
     keystone_username: str | None
     keystone_password: str | None
@@ -87,6 +93,12 @@ def from_environ(environ=None):
         container_formats=_list(env.get('GLANCE_CONTAINER_FORMATS'),
                                 DEFAULT_CONTAINER_FORMATS),
         public_endpoint=env.get('GLANCE_PUBLIC_ENDPOINT') or None,
+        inline_upload_limit=int(env.get('GLANCE_INLINE_UPLOAD_LIMIT', 4 << 20)),
+        inline_download_limit=int(env.get('GLANCE_INLINE_DOWNLOAD_LIMIT', 4 << 20)),
+        presign_expiry=int(env.get('GLANCE_PRESIGN_EXPIRY', 900)),
+        upload_timeout=int(env.get('GLANCE_UPLOAD_TIMEOUT', 24 * 3600)),
+        upload_part_size=int(env.get('GLANCE_UPLOAD_PART_SIZE', 64 << 20)),
+        upload_events_queue=env.get('GLANCE_UPLOAD_EVENTS_QUEUE', 'glance-upload-events'),
         keystone_url=env.get('GLANCE_KEYSTONE_URL') or None,
         keystone_username=env.get('GLANCE_KEYSTONE_USERNAME') or None,
         keystone_password=env.get('GLANCE_KEYSTONE_PASSWORD') or None,

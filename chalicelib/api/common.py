@@ -12,6 +12,7 @@ from chalicelib.domain.errors import (GlanceError, MethodNotAllowed,
                                       RequestHeaderFieldsTooLarge, Unauthorized)
 from chalicelib.domain.images import ImageData, ImageService
 from chalicelib.domain.members import MemberService
+from chalicelib.domain.uploads import UploadService
 from chalicelib.domain.policy import Policy
 
 LOG = logging.getLogger(__name__)
@@ -26,14 +27,22 @@ def _build_services():
     from chalicelib.storage.blobs import ImageBlobStore
     from chalicelib.storage.catalog import ImageCatalog
     catalog, policy = ImageCatalog(), Policy.from_file(settings().policy_file)
-    images = ImageService(catalog, ImageBlobStore(), policy)
-    _services.update(images=images, members=MemberService(catalog, images, policy))
+    blobs = ImageBlobStore()
+    images = ImageService(catalog, blobs, policy)
+    _services.update(images=images, members=MemberService(catalog, images, policy),
+                     uploads=UploadService(catalog, blobs, images, policy))
 
 
 def image_service():
     if not _services:
         _build_services()
     return _services['images']
+
+
+def upload_service():
+    if not _services:
+        _build_services()
+    return _services['uploads']
 
 
 def member_service():

@@ -41,9 +41,12 @@ def meta(request, context, image_id):
 
 
 def show(request, context, image_id):
-    image, data = image_service().download(context, image_id)
-    headers = dict(wire.image_meta_to_headers(image), **{
-        'Content-Type': 'application/octet-stream'})
+    image, data, redirect = image_service().download(context, image_id)
+    headers = wire.image_meta_to_headers(image)
+    if redirect is not None:  # large images: the bytes come straight from S3
+        headers.update({'Location': redirect, 'Content-Type': wire.HEAD_CONTENT_TYPE})
+        return Response(body='', headers=headers, status_code=302)
+    headers['Content-Type'] = 'application/octet-stream'
     return Response(body=data, headers=headers, status_code=200)
 
 

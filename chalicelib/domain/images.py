@@ -49,7 +49,8 @@ class ImageService:
         return self.get_visible(context, image_id)
 
     def download(self, context, image_id):
-        """(image, bytes) of an active image (spec §10)."""
+        """(image, bytes, None) of an active image (spec §10); (image, None, url) when
+        it is too large to answer inline: a short-lived presigned GET."""
         self.policy.enforce(context, 'get_image')
         image = self.find_visible(context, image_id)
         if image is None:
@@ -61,9 +62,12 @@ class ImageService:
             raise NotFound('Image %s is not active' % image_id)
         self.policy.enforce(context, 'download_image')
         if not image['size'] or not image['location']:
-            return image, b''
+            return image, b'', None
+        if image['size'] > settings().inline_download_limit:
+            return image, None, self.blobs.presign_get(image['location'],
+                                                        settings().presign_expiry)
         try:
-            return image, self.blobs.read(image['location'])
+            return image, self.blobs.read(image['location']), None
         except BlobMissing:
             raise NotFound('Image %s has no data in the store' % image_id) from None
         except BlobStoreError:
@@ -138,7 +142,7 @@ class ImageService:
             current_image['updated_at'] = im.now_string()
             return current_image
 
-        image = self._change(image_id, apply)
+        image = self.change(image_id, apply)
         if data is not None:
             image = self._upload(image, data)
         return image
@@ -177,12 +181,12 @@ class ImageService:
                                  updated_at=now)
             return current_image
 
-        deleted = self._change(image_id, mark_deleted)
+        deleted = self.change(image_id, mark_deleted)
         if image['location']:
             try:
                 self.blobs.delete(image['location'])
             except BlobStoreError:
-                self._change(image_id, lambda current_image: dict(
+                self.change(image_id, lambda current_image: dict(
                     current_image, status=image['status'], deleted=False, deleted_at=None))
                 raise ServiceUnavailable('The image store is unavailable; '
                                          'the image was not deleted.') from None
@@ -205,7 +209,7 @@ class ImageService:
                 raise Forbidden("Not allowed to %s image in status '%s'"
                                 % (action, current_image['status']))
             return dict(current_image, status=target, updated_at=im.now_string())
-        return self._change(image_id, change)
+        return self.change(image_id, change)
 
     # -- upload (spec §8) ----------------------------------------------------------
     def _upload(self, image, data):
@@ -215,32 +219,39 @@ class ImageService:
         if image['container_format'] is None:
             raise BadRequest('Container format is not specified.')
         if data.media_type != OCTET_STREAM:
-            self._kill(image_id)
+            self.kill(image_id)
             raise BadRequest('Content-Type must be %s' % OCTET_STREAM)
         declared = image['size'] or None
-        remaining = self._remaining_quota(image)
+        inline_limit = settings().inline_upload_limit
+        if (data.length or 0) > inline_limit:
+            self.kill(image_id)
+            raise self._inline_too_large(image_id, inline_limit)
+        remaining = self.remaining_quota(image)
         if remaining is not None and (declared or data.length or 0) > remaining:
-            self._kill(image_id)
+            self.kill(image_id)
             raise self._quota_exceeded(declared or data.length, remaining)
 
         def start_saving(current_image):
-            if current_image['status'] != im.QUEUED:
+            if current_image['status'] != im.QUEUED or current_image['pending_upload']:
                 raise Conflict('Cannot upload to an unqueued image')
             return dict(current_image, status=im.SAVING, updated_at=im.now_string())
 
-        self._change(image_id, start_saving)
+        self.change(image_id, start_saving)
         cap = settings().image_size_cap
-        limit = cap if remaining is None else min(cap, remaining)
+        limit = min(cap, inline_limit + 1) if remaining is None else \
+            min(cap, remaining, inline_limit + 1)
         try:
             blob = self.blobs.put(image_id, data.stream, limit)
         except BlobTooLarge as error:
-            self._kill(image_id)
+            self.kill(image_id)
+            if error.args[0] > inline_limit:
+                raise self._inline_too_large(image_id, inline_limit) from None
             if remaining is not None and remaining < cap:
                 raise self._quota_exceeded(error.args[0], remaining) from None
             raise RequestEntityTooLarge(
                 'Denying attempt to upload image larger than %d bytes.' % cap) from None
         except BlobStoreError:
-            self._kill(image_id)
+            self.kill(image_id)
             raise ServiceUnavailable('The image store is unavailable.') from None
         mismatch = None
         if declared is not None and declared != blob.size:
@@ -251,7 +262,7 @@ class ImageService:
                         'image (%s)' % (image['checksum'], blob.md5))
         if mismatch:
             self._discard(blob)
-            self._kill(image_id)
+            self.kill(image_id)
             raise BadRequest("%s did not match. Setting image status to 'killed'." % mismatch)
 
         def activate(current_image):
@@ -262,7 +273,7 @@ class ImageService:
                         updated_at=im.now_string())
 
         try:
-            return self._change(image_id, activate)
+            return self.change(image_id, activate)
         except PreconditionFailed:
             self._discard(blob)
             raise
@@ -273,18 +284,21 @@ class ImageService:
         except BlobStoreError:
             pass  # an orphan object, never served: no record points at it
 
-    def _kill(self, image_id):
+    def kill(self, image_id, also=None):
+        """queued/saving -> killed (an upload failed); other statuses stay."""
         def kill(current_image):
             if current_image['status'] not in (im.QUEUED, im.SAVING):
                 return None
-            return dict(current_image, status=im.KILLED, updated_at=im.now_string())
+            return dict(current_image, status=im.KILLED, updated_at=im.now_string(),
+                        **(also or {}))
         try:
-            self.catalog.update(image_id, kill)
+            return self.catalog.update(image_id, kill)
         except (ImageMissing, ConcurrentUpdate):
-            pass
+            return None
 
     # -- shared checks ----------------------------------------------------------------
-    def _change(self, image_id, change):
+    def change(self, image_id, change):
+        """catalog.update with the domain's errors."""
         try:
             return self.catalog.update(image_id, change)
         except ImageMissing:
@@ -327,11 +341,23 @@ class ImageService:
             raise BadRequest('External source should not be empty')
         raise BadRequest("External sources are not supported: '%s'" % source)
 
-    def _remaining_quota(self, image):
+    def remaining_quota(self, image):
+        """Bytes the owner may still store, or None when there is no quota."""
         quota = settings().user_storage_quota
         if not quota or image['owner'] is None:
             return None
         return max(quota - self.catalog.stored_bytes_of(image['owner'], image['id']), 0)
+
+    def check_quota_for(self, image, size):
+        remaining = self.remaining_quota(image)
+        if remaining is not None and size > remaining:
+            raise self._quota_exceeded(size, remaining)
+
+    @staticmethod
+    def _inline_too_large(image_id, limit):
+        return RequestEntityTooLarge(
+            'Image data larger than %d bytes cannot be sent in the request body; reserve a '
+            'presigned upload instead: POST /v1/images/%s/upload' % (limit, image_id))
 
     @staticmethod
     def _quota_exceeded(size, remaining):

@@ -156,6 +156,33 @@ def _reason(status):
         return 'Unknown'
 
 
+REAP_EVERY_SECONDS = 60
+
+
+def start_event_pump(stop):
+    """Deliver bucket events to the finalizer and run the reaper, as AWS would."""
+    import boto3
+
+    from chalicelib.config import settings
+    from chalicelib.events import pump_bucket_events, reap_abandoned_uploads
+    from chalicelib.storage.resources import ensure_upload_events
+    sqs = boto3.client('sqs', region_name=settings().region,
+                       endpoint_url=settings().aws_endpoint_url)
+    queue_url = ensure_upload_events(sqs)
+
+    def pump():
+        next_reap = time.monotonic() + REAP_EVERY_SECONDS
+        while not stop.is_set():
+            try:
+                pump_bucket_events(sqs, queue_url)
+                if time.monotonic() >= next_reap:
+                    reap_abandoned_uploads()
+                    next_reap = time.monotonic() + REAP_EVERY_SECONDS
+            except Exception:  # noqa: BLE001 - the pump outlives a bad moment
+                time.sleep(1)
+    threading.Thread(target=pump, name='upload-events', daemon=True).start()
+
+
 def main():
     project_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, project_dir)
@@ -174,6 +201,8 @@ def main():
     from app import app
     from chalicelib.storage.resources import ensure_resources
     ensure_resources()
+    stop_events = threading.Event()
+    start_event_pump(stop_events)
 
     server = make_server(LOOPBACK, port, wsgi_front(LocalGateway(app, config)),
                          threaded=True, request_handler=request_handler())
@@ -193,6 +222,7 @@ def main():
     except KeyboardInterrupt:
         pass
     finally:
+        stop_events.set()
         server.server_close()
         if moto_server is not None:
             moto_server.stop()

@@ -11,6 +11,7 @@ from chalicelib.config import settings
 from chalicelib.domain.ports import BlobMissing, BlobStoreError, BlobTooLarge
 
 _CHUNK = 1 << 20
+UPLOAD_PREFIX = 'uploads/'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,11 @@ class ImageBlobStore:
     def key_for(image_id):
         return 'images/%s' % image_id
 
+    @staticmethod
+    def upload_key_for(image_id):
+        """Where presigned uploads land; bucket events under it reach the finalizer."""
+        return UPLOAD_PREFIX + image_id
+
     def put(self, image_id, stream, limit):
         """Stream `stream` into the image's object; at most `limit` bytes."""
         key = self.key_for(image_id)
@@ -106,3 +112,84 @@ class ImageBlobStore:
             self.client.delete_object(Bucket=self.bucket, Key=location)
         except (BotoCoreError, ClientError) as error:
             raise BlobStoreError(str(error)) from error
+
+    # -- presigned uploads and downloads ---------------------------------------------
+    def _call(self, operation, **params):
+        try:
+            return getattr(self.client, operation)(Bucket=self.bucket, **params)
+        except ClientError as error:
+            if error.response['Error']['Code'] in ('NoSuchKey', '404', 'NoSuchUpload'):
+                raise BlobMissing(params.get('Key')) from error
+            raise BlobStoreError(str(error)) from error
+        except BotoCoreError as error:
+            raise BlobStoreError(str(error)) from error
+
+    def _presign(self, operation, expiry, **params):
+        return self.client.generate_presigned_url(
+            operation, Params=dict(Bucket=self.bucket, **params), ExpiresIn=expiry)
+
+    def presign_put(self, key, size, expiry):
+        """A SigV4 PUT bound to the key, the content type and the length."""
+        return self._presign('put_object', expiry, Key=key, ContentLength=size,
+                             ContentType='application/octet-stream')
+
+    def presign_part(self, key, upload_id, part_number, size, expiry):
+        return self._presign('upload_part', expiry, Key=key, UploadId=upload_id,
+                             PartNumber=part_number, ContentLength=size)
+
+    def presign_get(self, location, expiry):
+        return self._presign('get_object', expiry, Key=location)
+
+    def create_multipart(self, key):
+        return self._call('create_multipart_upload', Key=key,
+                          ContentType='application/octet-stream')['UploadId']
+
+    def list_parts(self, key, upload_id):
+        """[{part_number, etag, size}] uploaded so far."""
+        parts, marker = [], 0
+        while True:
+            page = self._call('list_parts', Key=key, UploadId=upload_id,
+                              PartNumberMarker=marker)
+            parts += [{'part_number': p['PartNumber'], 'etag': p['ETag'], 'size': p['Size']}
+                      for p in page.get('Parts', [])]
+            if not page.get('IsTruncated'):
+                return parts
+            marker = page['NextPartNumberMarker']
+
+    def complete_multipart(self, key, upload_id, parts):
+        self._call('complete_multipart_upload', Key=key, UploadId=upload_id,
+                   MultipartUpload={'Parts': [
+                       {'PartNumber': p['part_number'], 'ETag': p['etag']}
+                       for p in sorted(parts, key=lambda p: p['part_number'])]})
+
+    def abort_multipart(self, key, upload_id):
+        try:
+            self._call('abort_multipart_upload', Key=key, UploadId=upload_id)
+        except BlobMissing:
+            pass
+
+    def size_of(self, key):
+        """The object's size, or None when there is no object."""
+        try:
+            return self._call('head_object', Key=key)['ContentLength']
+        except BlobMissing:
+            return None
+
+    def checksums(self, key, limit):
+        """Stream the object once: StoredBlob with MD5 and SHA-256 (at most `limit` bytes)."""
+        body = self._call('get_object', Key=key)['Body']
+        reader = _HashingReader(body, limit)
+        while reader.read(_CHUNK):
+            pass
+        return StoredBlob(key, reader.size, reader.md5.hexdigest(), reader.sha256.hexdigest())
+
+    def incomplete_uploads(self):
+        """(key, upload_id) of unfinished multipart uploads under the upload prefix."""
+        found, params = [], {'Prefix': UPLOAD_PREFIX}
+        while True:
+            page = self._call('list_multipart_uploads', **params)
+            found += [(u['Key'], u['UploadId']) for u in page.get('Uploads', [])]
+            if not page.get('IsTruncated'):
+                return found
+            params.update(KeyMarker=page['NextKeyMarker'],
+                          UploadIdMarker=page['NextUploadIdMarker'])

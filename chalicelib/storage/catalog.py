@@ -14,7 +14,8 @@ from chalicelib.domain.ports import ConcurrentUpdate, ImageExists, ImageMissing
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
                                        ImageMemberModel, ImageModel)
 
-_STORED_FIELDS = IMAGE_FIELDS + ('location', 'sha256')
+_STORED_FIELDS = IMAGE_FIELDS + ('location', 'sha256', 'pending_upload')
+PENDING_PARTITION = 'upload'
 _BATCH_GET_MAX = 100
 
 
@@ -29,10 +30,17 @@ def _to_dict(model):
         if image[field] is not None:
             image[field] = int(image[field])
     properties = model.properties
-    image['properties'] = dict(properties.as_dict() if hasattr(properties, 'as_dict')
-                               else properties or {})
+    image['properties'] = _plain(properties) or {}
+    image['pending_upload'] = _plain(model.pending_upload)
     image['_version'] = model.version
     return image
+
+
+def _plain(value):
+    """A raw MapAttribute as a dict (None stays None)."""
+    if value is None:
+        return None
+    return dict(value.as_dict() if hasattr(value, 'as_dict') else value)
 
 
 def _to_model(image):
@@ -46,6 +54,9 @@ def _to_model(image):
     model.catalog = CATALOG_PARTITION
     model.created_key = created_key(image)
     model.updated_key = '%s#%s' % (image['updated_at'], image['id'])
+    pending = image.get('pending_upload')
+    model.upload_pending = PENDING_PARTITION if pending else None
+    model.upload_expires_at = pending['expires_at'] if pending else None
     if image.get('_version') is not None:
         model.version = image['_version']
     return model
@@ -135,6 +146,11 @@ class ImageCatalog:
             for image_id in chunk:
                 if image_id in found:
                     yield found[image_id]
+
+    def expired_uploads(self, now):
+        """Images whose presigned-upload reservation expired before `now`."""
+        return [_to_dict(m) for m in ImageModel.pending_uploads.query(
+            PENDING_PARTITION, ImageModel.upload_expires_at < now)]
 
     def stored_bytes_of(self, owner, excluding):
         """Bytes stored for `owner`'s listed images (the storage quota's usage)."""

@@ -58,6 +58,15 @@ class ChangesIndex(GlobalSecondaryIndex):
     updated_key = UnicodeAttribute(range_key=True)
 
 
+class PendingUploadsIndex(GlobalSecondaryIndex):
+    """Images holding a presigned-upload reservation, by its expiry (the reaper)."""
+    class Meta:
+        index_name = 'pending-uploads'
+        projection = AllProjection()
+    upload_pending = UnicodeAttribute(hash_key=True)
+    upload_expires_at = UnicodeAttribute(range_key=True)
+
+
 class ImageModel(Model):
     class Meta(_Meta):
         table_name = settings().images_table
@@ -83,18 +92,23 @@ class ImageModel(Model):
     # Never shown (spec §4): where the bytes are, and their SHA-256.
     location = UnicodeAttribute(null=True)
     sha256 = UnicodeAttribute(null=True)
+    # A presigned upload in progress: mode, upload_id, size, checksum, expires_at...
+    pending_upload = MapAttribute(null=True)
     # Index keys, derived from the fields above on every write.
     public_listed = UnicodeAttribute(null=True)
     owner_listed = UnicodeAttribute(null=True)
     catalog = UnicodeAttribute(default=CATALOG_PARTITION)
     created_key = UnicodeAttribute()
     updated_key = UnicodeAttribute()
+    upload_pending = UnicodeAttribute(null=True)
+    upload_expires_at = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     public_images = PublicImagesIndex()
     owner_images = OwnerImagesIndex()
     all_images = CatalogIndex()
     changes = ChangesIndex()
+    pending_uploads = PendingUploadsIndex()
 
 
 class MemberImagesIndex(GlobalSecondaryIndex):

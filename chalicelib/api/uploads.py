@@ -1,0 +1,71 @@
+"""Presigned uploads, an extension under /v1/images/{id}/upload (see README)."""
+import json
+
+from chalice import Blueprint, Response
+
+from chalicelib.api import wire
+from chalicelib.api.common import not_allowed, upload_service, v1_view
+from chalicelib.domain.errors import BadRequest
+
+
+def _json_object(request, required=True):
+    if not request.raw_body:
+        if required:
+            raise BadRequest('A JSON object body is required.')
+        return {}
+    try:
+        document = json.loads(request.raw_body)
+    except ValueError:
+        raise BadRequest('Malformed JSON in request body.') from None
+    if not isinstance(document, dict):
+        raise BadRequest('The request body must be a JSON object.')
+    return document
+
+
+def reserve(request, context, image_id):
+    """{"size": N, "checksum": md5?, "part_size": N?} -> the presigned URL(s)."""
+    body = _json_object(request)
+    upload = upload_service().reserve(context, image_id, body.get('size'),
+                                      body.get('checksum'), body.get('part_size'))
+    return wire.json_response({'upload': upload}, 201)
+
+
+def show(request, context, image_id):
+    return wire.json_response({'upload': upload_service().show(context, image_id)})
+
+
+def complete(request, context, image_id):
+    """{"parts": [{"part_number", "etag"}]?}; the image goes to `saving`."""
+    parts = _json_object(request, required=False).get('parts')
+    if parts is not None and not (isinstance(parts, list) and all(
+            isinstance(p, dict) and isinstance(p.get('part_number'), int)
+            and isinstance(p.get('etag'), str) for p in parts)):
+        raise BadRequest('parts must be a list of {"part_number": int, "etag": str}')
+    image = upload_service().complete(context, image_id, parts)
+    return wire.json_response({'image': wire.image_view(image)}, 202)
+
+
+def abort(request, context, image_id):
+    upload_service().abort(context, image_id)
+    return Response(body='', status_code=204)
+
+
+ROUTES = (
+    ('/images/{image_id}/upload', ['POST'], reserve),
+    ('/images/{image_id}/upload', ['GET'], show),
+    ('/images/{image_id}/upload', ['DELETE'], abort),
+    ('/images/{image_id}/upload/complete', ['POST'], complete),
+)
+RESOURCES = (
+    ('/images/{image_id}/upload', ['GET', 'POST', 'DELETE'], None),
+    ('/images/{image_id}/upload/complete', ['POST'], None),
+)
+
+
+def uploads_blueprint(authorizer=None):
+    blueprint = Blueprint(__name__)
+    for path, methods, view in ROUTES:
+        v1_view(blueprint, path, methods, authorizer)(view)
+    for path, allowed, allow_header in RESOURCES:
+        not_allowed(blueprint, path, allowed, allow_header, authorizer)
+    return blueprint

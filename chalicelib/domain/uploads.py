@@ -1,0 +1,246 @@
+"""Presigned uploads (beyond v1): image bytes go from the client straight to S3.
+
+A queued image gets a reservation (one presigned PUT, or a multipart upload with
+a presigned URL per part). Completion moves it to `saving`; the finalizer, fed
+by the bucket's ObjectCreated events, streams the object once for MD5 and
+SHA-256, checks size, checksum, cap and quota, and activates or kills the image.
+Reservations left unfinished are reaped.
+"""
+import datetime
+import math
+
+from chalicelib.config import settings
+from chalicelib.domain import image_meta as im
+from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
+from chalicelib.domain.ports import BlobMissing, BlobStoreError, BlobTooLarge
+from chalicelib.domain.visibility import can_modify
+
+SINGLE, MULTIPART = 'single', 'multipart'
+MIN_PART_SIZE = 5 << 20          # S3's smallest part (all but the last)
+MAX_PARTS = 10000
+MAX_SINGLE_PUT = 5 << 30         # S3's largest single PUT
+
+
+def _later(seconds):
+    return im.format_time(im.utcnow() + datetime.timedelta(seconds=seconds))
+
+
+class UploadService:
+    def __init__(self, catalog, blobs, images, policy):
+        self.catalog, self.blobs, self.images, self.policy = catalog, blobs, images, policy
+
+    # -- the client's side ------------------------------------------------------------
+    def reserve(self, context, image_id, size, checksum=None, part_size=None):
+        """Reserve a presigned upload for a queued image; returns its description."""
+        image = self._image_to_upload(context, image_id)
+        size = _positive_int(size, 'size')
+        if size > settings().image_size_cap:
+            raise BadRequest('Denying attempt to upload image larger than %d bytes.'
+                             % settings().image_size_cap)
+        if checksum is not None and (not isinstance(checksum, str) or len(checksum) > 32):
+            raise BadRequest("Invalid checksum '%s': can't exceed 32 characters" % checksum)
+        if image['disk_format'] is None or image['container_format'] is None:
+            raise BadRequest('Disk format and container format must be set before an '
+                             'upload is reserved.')
+        self.images.check_quota_for(image, size)
+        mode, part_size = self._plan(size, part_size)
+        key = self.blobs.upload_key_for(image_id)
+        upload = {'mode': mode, 'key': key, 'size': size, 'checksum': checksum,
+                  'part_size': part_size, 'started_at': im.now_string(),
+                  'expires_at': _later(settings().upload_timeout), 'upload_id': None}
+        if mode == MULTIPART:
+            upload['upload_id'] = self._store(self.blobs.create_multipart, key)
+
+        def take(current_image):
+            if current_image['status'] != im.QUEUED or current_image['pending_upload']:
+                raise Conflict('Cannot upload to an unqueued image, or one with an upload '
+                               'in progress')
+            return dict(current_image, pending_upload=upload, size=size,
+                        checksum=checksum or current_image['checksum'],
+                        updated_at=im.now_string())
+        try:
+            image = self.images.change(image_id, take)
+        except Conflict:
+            if upload['upload_id']:
+                self.blobs.abort_multipart(key, upload['upload_id'])
+            raise
+        return self.describe(image)
+
+    def show(self, context, image_id):
+        """The reservation: parts already uploaded and fresh URLs for the rest."""
+        image = self.images.get_visible(context, image_id)
+        if not can_modify(context, image):
+            raise Forbidden('Forbidden to upload to image: %s' % image_id)
+        if not image['pending_upload']:
+            raise Conflict('Image %s has no upload in progress' % image_id)
+        return self.describe(image)
+
+    def complete(self, context, image_id, parts=None):
+        """Finish the upload: the image goes to `saving`; exactly one caller wins."""
+        image = self._image_with_upload(context, image_id)
+        upload = image['pending_upload']
+        if upload['mode'] == SINGLE and self._store(self.blobs.size_of, upload['key']) is None:
+            raise Conflict('Nothing was uploaded for image %s yet' % image_id)
+
+        def start_saving(current_image):
+            pending = current_image['pending_upload']
+            if current_image['status'] != im.QUEUED or not pending or \
+                    pending.get('upload_id') != upload['upload_id']:
+                raise Conflict('The upload of image %s is already completed' % image_id)
+            return dict(current_image, status=im.SAVING, updated_at=im.now_string())
+        image = self.images.change(image_id, start_saving)
+        if upload['mode'] == MULTIPART:
+            try:
+                done = parts or self.blobs.list_parts(upload['key'], upload['upload_id'])
+                self.blobs.complete_multipart(upload['key'], upload['upload_id'], done)
+            except (BlobMissing, BlobStoreError):
+                self._discard(upload)
+                self.images.kill(image_id)
+                raise BadRequest('The parts of image %s could not be assembled; the image '
+                                 "is now 'killed'." % image_id) from None
+        return image
+
+    def abort(self, context, image_id):
+        """Give up the reservation: the image is `queued` again, with no upload."""
+        image = self._image_with_upload(context, image_id)
+        upload = image['pending_upload']
+
+        def release(current_image):
+            if current_image['status'] != im.QUEUED or not current_image['pending_upload']:
+                raise Conflict('The upload of image %s is already completed' % image_id)
+            return dict(current_image, pending_upload=None, updated_at=im.now_string())
+        self.images.change(image_id, release)
+        self._discard(upload)
+
+    def describe(self, image):
+        upload, expiry = image['pending_upload'], settings().presign_expiry
+        described = {'image_id': image['id'], 'mode': upload['mode'], 'size': upload['size'],
+                     'expires_at': upload['expires_at'],
+                     'urls_expire_at': _later(expiry)}
+        if upload['mode'] == SINGLE:
+            described.update(method='PUT', headers={
+                'Content-Type': 'application/octet-stream',
+                'Content-Length': str(upload['size'])},
+                url=self.blobs.presign_put(upload['key'], upload['size'], expiry))
+            return described
+        done = {p['part_number']: p for p in self._store(
+            self.blobs.list_parts, upload['key'], upload['upload_id'])}
+        parts = []
+        for number, part_size in _parts(upload['size'], upload['part_size']):
+            if number in done:
+                parts.append(dict(done[number], uploaded=True))
+            else:
+                parts.append({'part_number': number, 'size': part_size, 'uploaded': False,
+                              'method': 'PUT', 'url': self.blobs.presign_part(
+                                  upload['key'], upload['upload_id'], number, part_size,
+                                  expiry)})
+        described.update(upload_id=upload['upload_id'], part_size=upload['part_size'],
+                         parts=parts)
+        return described
+
+    # -- the finalizer and the reaper ---------------------------------------------------
+    def finalize(self, key):
+        """Handle an ObjectCreated event for `key`: activate or kill. Idempotent."""
+        image_id = key[len(self.blobs.upload_key_for('')):]
+        image = self.catalog.get(image_id)
+        if image is None or image['status'] not in (im.QUEUED, im.SAVING) or \
+                not image['pending_upload'] or image['pending_upload']['key'] != key:
+            return None  # a duplicate event, or an upload already reaped or aborted
+        upload = image['pending_upload']
+
+        def start_saving(current_image):  # single PUTs complete by arriving
+            if current_image['status'] == im.QUEUED and current_image['pending_upload']:
+                return dict(current_image, status=im.SAVING, updated_at=im.now_string())
+            return None
+        image = self.images.change(image_id, start_saving)
+        if image['status'] != im.SAVING:
+            return None
+        remaining = self.images.remaining_quota(image)
+        cap = settings().image_size_cap
+        limit = cap if remaining is None else min(cap, remaining)
+        try:
+            blob = self.blobs.checksums(key, limit)
+        except BlobMissing:
+            return self.images.kill(image_id, also={'pending_upload': None})
+        except BlobTooLarge:
+            self._discard(upload)
+            return self.images.kill(image_id, also={'pending_upload': None})
+        if blob.size != upload['size'] or (upload['checksum'] and
+                                           upload['checksum'] != blob.md5):
+            self._discard(upload)
+            return self.images.kill(image_id, also={'pending_upload': None})
+
+        def activate(current_image):
+            if current_image['status'] != im.SAVING:
+                return None
+            return dict(current_image, status=im.ACTIVE, size=blob.size, checksum=blob.md5,
+                        sha256=blob.sha256, location=key, pending_upload=None,
+                        updated_at=im.now_string())
+        return self.images.change(image_id, activate)
+
+    def reap(self, now=None):
+        """Kill images whose reservation expired; abort what S3 still holds. -> ids."""
+        reaped = []
+        for image in self.catalog.expired_uploads(now or im.now_string()):
+            upload = image['pending_upload']
+            self._discard(upload)
+            self.images.kill(image['id'], also={'pending_upload': None})
+            reaped.append(image['id'])
+        return reaped
+
+    # -- helpers -------------------------------------------------------------------------
+    def _image_to_upload(self, context, image_id):
+        self.policy.enforce(context, 'modify_image')
+        self.policy.enforce(context, 'upload_image')
+        image = self.images.get_visible(context, image_id)
+        if image['status'] == im.DELETED:
+            raise Forbidden('Forbidden to update deleted image.')
+        if image['status'] != im.QUEUED:
+            raise Conflict('Cannot upload to an unqueued image')
+        if not can_modify(context, image):
+            raise Forbidden('Forbidden to upload to image: %s' % image_id)
+        return image
+
+    def _image_with_upload(self, context, image_id):
+        image = self.images.get_visible(context, image_id)
+        if not can_modify(context, image):
+            raise Forbidden('Forbidden to upload to image: %s' % image_id)
+        if image['status'] != im.QUEUED or not image['pending_upload']:
+            raise Conflict('Image %s has no upload in progress' % image_id)
+        return image
+
+    def _discard(self, upload):
+        try:
+            if upload.get('upload_id'):
+                self.blobs.abort_multipart(upload['key'], upload['upload_id'])
+            self.blobs.delete(upload['key'])
+        except BlobStoreError:
+            pass  # left for the bucket's lifecycle rule; no record points at it
+
+    @staticmethod
+    def _store(operation, *args):
+        try:
+            return operation(*args)
+        except BlobStoreError:
+            raise ServiceUnavailable('The image store is unavailable.') from None
+
+    @staticmethod
+    def _plan(size, part_size):
+        if part_size is None and size <= min(settings().upload_part_size, MAX_SINGLE_PUT):
+            return SINGLE, None
+        part_size = _positive_int(part_size or settings().upload_part_size, 'part_size')
+        part_size = max(part_size, MIN_PART_SIZE, math.ceil(size / MAX_PARTS))
+        return MULTIPART, part_size
+
+
+def _parts(size, part_size):
+    """(part_number, size) of each part."""
+    count = max(1, math.ceil(size / part_size))
+    return [(n + 1, min(part_size, size - n * part_size)) for n in range(count)]
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest('%s must be a positive integer' % name)
+    return value
+

@@ -1,0 +1,50 @@
+"""Handlers that are not HTTP: the upload finalizer and the upload reaper.
+
+In AWS the finalizer receives the bucket's ObjectCreated notifications (a plain
+Lambda function wired in infra/, since `chalice package` rejects on_s3_event)
+and the reaper runs on a schedule. Locally the runtime feeds both (pump below).
+"""
+import json
+import logging
+import urllib.parse
+
+from chalicelib.api.common import upload_service
+from chalicelib.storage.blobs import UPLOAD_PREFIX
+
+LOG = logging.getLogger(__name__)
+
+
+def finalize_bucket_event(event, context=None):
+    """An S3 event ({"Records": [...]}) -> finalize each uploaded object."""
+    finalized = []
+    for record in event.get('Records', []):
+        if not record.get('eventName', '').startswith('ObjectCreated'):
+            continue
+        key = urllib.parse.unquote_plus(record['s3']['object']['key'])
+        if key.startswith(UPLOAD_PREFIX):
+            image = upload_service().finalize(key)
+            finalized.append((key, image['status'] if image else None))
+    LOG.info('finalized %s', finalized)
+    return finalized
+
+
+def reap_abandoned_uploads(event=None, context=None):
+    reaped = upload_service().reap()
+    LOG.info('reaped %s', reaped)
+    return reaped
+
+
+def pump_bucket_events(sqs, queue_url, wait_seconds=1):
+    """Deliver queued S3 notifications to the finalizer once (the local runtime)."""
+    handled = 0
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=wait_seconds).get('Messages', [])
+    for message in messages:
+        try:
+            finalize_bucket_event(json.loads(message['Body']))
+        except Exception:  # noqa: BLE001 - keep pumping; the message is retried
+            LOG.exception('finalizing %s failed', message['MessageId'])
+            continue
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message['ReceiptHandle'])
+        handled += 1
+    return handled
