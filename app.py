@@ -7,7 +7,7 @@ from chalicelib.api.members import members_blueprint
 from chalicelib.api.uploads import uploads_blueprint
 from chalicelib.api.versions import V1_PREFIXES, versions_blueprint
 from chalicelib.config import settings
-from chalicelib.events import finalize_bucket_event, reap_abandoned_uploads
+from chalicelib.events import copy_image, finalize_bucket_event, reap_abandoned_uploads
 
 
 def create_app():
@@ -26,6 +26,8 @@ def create_app():
     # Presigned uploads: the bucket's ObjectCreated events, and the reaper.
     app.lambda_function(name='upload_finalizer')(finalize_bucket_event)
     app.schedule(Rate(15, unit=Rate.MINUTES), name='upload_reaper')(reap_abandoned_uploads)
+    # copy-from and external locations are copied into the bucket in the background.
+    app.lambda_function(name='image_copier')(copy_image)
     return app
 
 

@@ -8,7 +8,7 @@ import json
 import logging
 import urllib.parse
 
-from chalicelib.api.common import upload_service
+from chalicelib.api.common import run_job, upload_service
 from chalicelib.storage.blobs import UPLOAD_PREFIX
 
 LOG = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ def reap_abandoned_uploads(event=None, context=None):
     reaped = upload_service().reap()
     LOG.info('reaped %s', reaped)
     return reaped
+
+
+def copy_image(event, context=None):
+    """The asynchronous half of copy-from in AWS: {"job", "image_id", "url"}."""
+    run_job(event['job'], event['image_id'], event['url'])
 
 
 def pump_bucket_events(sqs, queue_url, wait_seconds=1):

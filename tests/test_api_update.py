@@ -455,12 +455,12 @@ def test_virtual_size_and_protected(client):
 
 
 # -- external sources on PUT -----------------------------------------------------------------
-def test_location_and_copy_from_are_refused_on_put(client):
+def test_unsupported_location_and_copy_from_are_refused_on_put(client):
     _, image = create_image(client, A)
-    response, _ = update_image(client, A, image['id'], location='http://example.com/x.img')
+    response, _ = update_image(client, A, image['id'], location='file:///x.img')
     assert response.status_code == 400
     response, _ = update_image(client, A, image['id'],
-                               headers={'x-glance-api-copy-from': 'http://example.com/x'})
+                               headers={'x-glance-api-copy-from': 'swift+config://x'})
     assert response.status_code == 400
     response, _ = update_image(client, A, image['id'], location='')
     assert response.status_code == 400

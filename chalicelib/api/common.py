@@ -1,5 +1,6 @@
 """What every v1 route shares: identity, the request id, errors, the services."""
 import functools
+import json
 import io
 import logging
 import threading
@@ -27,10 +28,45 @@ def _build_services():
     from chalicelib.storage.blobs import ImageBlobStore
     from chalicelib.storage.catalog import ImageCatalog
     catalog, policy = ImageCatalog(), Policy.from_file(settings().policy_file)
+    from chalicelib.storage.blobs import s3_client
+    from chalicelib.storage.sources import ExternalSources
     blobs = ImageBlobStore()
-    images = ImageService(catalog, blobs, policy)
+    images = ImageService(catalog, blobs, policy, ExternalSources(s3_client),
+                          run_in_background)
     _services.update(images=images, members=MemberService(catalog, images, policy),
                      uploads=UploadService(catalog, blobs, images, policy))
+
+
+def run_in_background(job, image_id, url):
+    """copy-from and location caching: an asynchronous Lambda invocation in AWS
+    (GLANCE_COPY_FUNCTION), a worker thread elsewhere."""
+    function = settings().copy_function
+    if function:
+        import boto3
+        boto3.client('lambda', region_name=settings().region).invoke(
+            FunctionName=function, InvocationType='Event',
+            Payload=json.dumps({'job': job, 'image_id': image_id, 'url': url}).encode())
+        return
+    worker = threading.Thread(target=run_job, args=(job, image_id, url), daemon=True,
+                              name='%s-%s' % (job, image_id))
+    _workers.append(worker)
+    worker.start()
+
+
+_workers = []
+
+
+def run_job(job, image_id, url):
+    try:
+        image_service().copy_into_store(image_id, url, keep_location=job == 'cache_image')
+    except Exception:  # noqa: BLE001 - a worker must not die silently
+        LOG.exception('%s of image %s from %s failed', job, image_id, url)
+
+
+def wait_for_background_jobs(timeout=30):
+    """Tests and the local runtime: let running copies finish."""
+    while _workers:
+        _workers.pop().join(timeout)
 
 
 def image_service():

@@ -24,6 +24,8 @@ INT32_FIELDS = ('min_disk', 'min_ram')
 INT32_MAX = 2147483647
 AMAZON_FORMATS = ('aki', 'ari', 'ami')
 STORES = ('s3',)
+# Schemes an x-image-meta-location or x-glance-api-copy-from URL may use.
+EXTERNAL_SCHEMES = ('http', 'https', 's3')
 TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%f'
 
 # Statuses (spec §6).

@@ -3,6 +3,7 @@
 Works on image dicts; storage comes in as a catalog and a blob store.
 """
 import dataclasses
+import urllib.parse
 import uuid
 
 from chalicelib.config import settings
@@ -13,7 +14,8 @@ from chalicelib.domain.errors import (BadRequest, Conflict, Forbidden, NotFound,
 from chalicelib.domain.listing import parse_list_params, select_page
 from chalicelib.domain.visibility import can_modify, can_see
 from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
-                                     ConcurrentUpdate, ImageExists, ImageMissing)
+                                     ConcurrentUpdate, ImageExists, ImageMissing,
+                                     SourceNotFound, SourceUnavailable)
 
 OCTET_STREAM = 'application/octet-stream'
 
@@ -26,9 +28,19 @@ class ImageData:
     length: int | None        # Content-Length, when the client sent one
 
 
+def bucket_location(image):
+    """The image's object in the bucket: its own, or the copy of an external URL."""
+    location = image['location']
+    if location and '://' not in location:
+        return location
+    return image.get('cached_location')
+
+
 class ImageService:
-    def __init__(self, catalog, blobs, policy):
+    def __init__(self, catalog, blobs, policy, sources=None, background=None):
         self.catalog, self.blobs, self.policy = catalog, blobs, policy
+        self.sources = sources            # external locations and copy-from URLs
+        self.background = background      # background(job_name, image_id, url)
 
     # -- reading ----------------------------------------------------------------
     def find_visible(self, context, image_id):
@@ -63,15 +75,31 @@ class ImageService:
         self.policy.enforce(context, 'download_image')
         if not image['size'] or not image['location']:
             return image, b'', None
-        if image['size'] > settings().inline_download_limit:
-            return image, None, self.blobs.presign_get(image['location'],
-                                                        settings().presign_expiry)
+        limit, location = settings().inline_download_limit, bucket_location(image)
         try:
-            return image, self.blobs.read(image['location']), None
-        except BlobMissing:
+            if location is None:  # an external location, not (yet) copied in
+                if image['size'] > limit:
+                    raise ServiceUnavailable(
+                        'The image data is still being copied into the image store; '
+                        'retry shortly.', headers={'Retry-After': '30'})
+                return image, self._read_external(image['location'], limit), None
+            if image['size'] > limit:
+                return image, None, self.blobs.presign_get(location, settings().presign_expiry)
+            return image, self.blobs.read(location), None
+        except (BlobMissing, SourceNotFound):
             raise NotFound('Image %s has no data in the store' % image_id) from None
         except BlobStoreError:
             raise ServiceUnavailable('The image store is unavailable.') from None
+
+    def _read_external(self, url, limit):
+        try:
+            stream = self.sources.open(url)
+        except SourceUnavailable:
+            raise ServiceUnavailable('The external source could not be read.') from None
+        try:
+            return stream.read(limit + 1)[:limit]
+        finally:
+            stream.close()
 
     def index(self, context, params):
         """The page of images a listing shows (spec §13)."""
@@ -92,20 +120,22 @@ class ImageService:
         self._check_size_cap(meta, data)
         self._enforce_write_policies(context, 'add_image', meta, data, copy_from)
         self._check_property_quota(len(meta.get('properties') or {}))
-        self._refuse_external_source(context, meta, copy_from)
+        source = self._external_source(context, meta, copy_from)
         if 'id' in meta:
             im.validate_new_id(meta['id'])
         image_id = meta.get('id') or str(uuid.uuid4())
         owner = meta.get('owner') if context.is_admin and 'owner' in meta else context.owner
-        status = im.ACTIVE if data is None and meta.get('size') == 0 else im.QUEUED
+        remote_size = self._remote_size(source, meta)
+        status = im.ACTIVE if data is None and source is None and meta.get('size') == 0 \
+            else im.QUEUED
         image = im.new_image(image_id, meta, owner, status, im.now_string())
+        if not image['size'] and remote_size:
+            image['size'] = remote_size
         try:
             image = self.catalog.create(image)
         except ImageExists:
             raise Conflict('An image with identifier %s already exists' % image_id) from None
-        if data is not None:
-            image = self._upload(image, data)
-        return image
+        return self._handle_source(image, meta, data, source, remote_size)
 
     # -- update -----------------------------------------------------------------
     def update(self, context, image_id, meta, data=None, copy_from=None, purge_props=True):
@@ -118,7 +148,11 @@ class ImageService:
             purge_props = False
             if image['status'] != im.QUEUED:
                 raise Conflict('Cannot upload to an unqueued image')
-        self._refuse_external_source(context, meta, copy_from)
+        source = self._external_source(context, meta, copy_from)
+        if source is not None and image['status'] != im.QUEUED:
+            raise BadRequest('Attempted to update Location field for an image not in '
+                             'queued status.')
+        remote_size = self._remote_size(source, meta)
         new_properties = meta.get('properties') or {}
         kept = 0 if purge_props else len(set(image['properties']) - set(new_properties))
         self._check_property_quota(len(new_properties) + kept)
@@ -143,9 +177,7 @@ class ImageService:
             return current_image
 
         image = self.change(image_id, apply)
-        if data is not None:
-            image = self._upload(image, data)
-        return image
+        return self._handle_source(image, meta, data, source, remote_size)
 
     @staticmethod
     def _check_updatable(context, image, meta):
@@ -182,9 +214,9 @@ class ImageService:
             return current_image
 
         deleted = self.change(image_id, mark_deleted)
-        if image['location']:
+        for location in filter(None, (bucket_location(image), image.get('cached_location'))):
             try:
-                self.blobs.delete(image['location'])
+                self.blobs.delete(location)
             except BlobStoreError:
                 self.change(image_id, lambda current_image: dict(
                     current_image, status=image['status'], deleted=False, deleted_at=None))
@@ -212,12 +244,16 @@ class ImageService:
         return self.change(image_id, change)
 
     # -- upload (spec §8) ----------------------------------------------------------
-    def _upload(self, image, data):
-        image_id = image['id']
+    @staticmethod
+    def _require_formats(image):
         if image['disk_format'] is None:
             raise BadRequest('Disk format is not specified.')
         if image['container_format'] is None:
             raise BadRequest('Container format is not specified.')
+
+    def _upload(self, image, data):
+        image_id = image['id']
+        self._require_formats(image)
         if data.media_type != OCTET_STREAM:
             self.kill(image_id)
             raise BadRequest('Content-Type must be %s' % OCTET_STREAM)
@@ -331,15 +367,105 @@ class ImageService:
                 'The limit has been exceeded on the number of allowed image properties. '
                 'Attempted: %d, Maximum: %d' % (count, quota))
 
-    def _refuse_external_source(self, context, meta, copy_from):
+    def _external_source(self, context, meta, copy_from):
+        """(kind, url) of an x-image-meta-location or copy-from source (spec §7 step 5)."""
         if 'location' not in meta and copy_from is None:
-            return
+            return None
         if 'location' in meta:
             self.policy.enforce(context, 'set_image_location')
-        source = meta.get('location') if 'location' in meta else copy_from
-        if not source:
+        kind = 'location' if 'location' in meta else 'copy_from'
+        url = meta.get('location') if kind == 'location' else copy_from
+        if not url:
             raise BadRequest('External source should not be empty')
-        raise BadRequest("External sources are not supported: '%s'" % source)
+        if urllib.parse.urlsplit(url).scheme.lower() not in im.EXTERNAL_SCHEMES:
+            raise BadRequest("External sources are not supported: '%s'" % url)
+        return kind, url
+
+    def _remote_size(self, source, meta):
+        """What the source says its size is: asked before anything is stored."""
+        if source is None or (source[0] == 'copy_from' and meta.get('size')):
+            return None
+        try:
+            return self.sources.size_of(source[1])
+        except SourceNotFound as error:
+            raise NotFound(str(error)) from None
+        except SourceUnavailable:
+            raise ServiceUnavailable('The external source could not be read.') from None
+
+    def _handle_source(self, image, meta, data, source, remote_size):
+        """Step 10 of spec §7: at most one source; then upload, location or copy."""
+        if data is not None and source is not None:
+            raise BadRequest("It's invalid to provide multiple image sources.")
+        if data is not None:
+            return self._upload(image, data)
+        if source is None:
+            return image
+        kind, url = source
+        if kind == 'copy_from':
+            self.background('copy_image', image['id'], url)
+            return image
+        self._require_formats(image)
+        declared = meta.get('size')
+        if declared and remote_size and declared != remote_size:
+            raise Conflict('Provided image size must match the stored image size. '
+                           '(provided size: %d, stored size: %d)' % (declared, remote_size))
+
+        def activate(current_image):
+            if current_image['status'] != im.QUEUED:
+                raise Conflict('Cannot upload to an unqueued image')
+            return dict(current_image, status=im.ACTIVE, location=url,
+                        size=declared or remote_size or 0, updated_at=im.now_string())
+        image = self.change(image['id'], activate)
+        if image['size'] > settings().inline_download_limit:
+            self.background('cache_image', image['id'], url)
+        return image
+
+    def copy_into_store(self, image_id, url, keep_location=False):
+        """The background half of copy-from (and of caching a large location):
+        stream `url` into the bucket with checksums, then activate or kill."""
+        image = self.catalog.get(image_id)
+        if image is None:
+            return None
+        if not keep_location:
+            def start(current_image):
+                if current_image['status'] != im.QUEUED:
+                    raise Conflict('not queued')
+                return dict(current_image, status=im.SAVING, updated_at=im.now_string())
+            try:
+                image = self.change(image_id, start)
+            except Conflict:
+                return None
+        remaining = self.remaining_quota(image)
+        cap = settings().image_size_cap
+        try:
+            stream = self.sources.open(url)
+            try:
+                blob = self.blobs.put(image_id, stream, cap if remaining is None
+                                      else min(cap, remaining))
+            finally:
+                stream.close()
+        except (SourceNotFound, SourceUnavailable, BlobTooLarge, BlobStoreError):
+            return None if keep_location else self.kill(image_id)
+        declared = image['size']
+        if declared and declared != blob.size and not keep_location:
+            self._discard(blob)
+            return self.kill(image_id)
+
+        def finish(current_image):
+            if keep_location:
+                if current_image['location'] != url:
+                    raise Conflict('the image changed')
+                return dict(current_image, cached_location=blob.location)
+            if current_image['status'] != im.SAVING:
+                raise Conflict('the image changed')
+            return dict(current_image, status=im.ACTIVE, size=blob.size, checksum=blob.md5,
+                        sha256=blob.sha256, location=blob.location,
+                        updated_at=im.now_string())
+        try:
+            return self.change(image_id, finish)
+        except Conflict:
+            self._discard(blob)
+            return None
 
     def remaining_quota(self, image):
         """Bytes the owner may still store, or None when there is no quota."""

@@ -23,3 +23,11 @@ class BlobMissing(Exception):
 
 class BlobStoreError(Exception):
     """The object store refused or could not be reached."""
+
+
+class SourceNotFound(Exception):
+    """An external source (location or copy-from URL) is missing or unreachable."""
+
+
+class SourceUnavailable(Exception):
+    """An external source answered with an error."""

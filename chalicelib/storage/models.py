@@ -92,6 +92,7 @@ class ImageModel(Model):
     # Never shown (spec §4): where the bytes are, and their SHA-256.
     location = UnicodeAttribute(null=True)
     sha256 = UnicodeAttribute(null=True)
+    cached_location = UnicodeAttribute(null=True)  # bucket copy of an external location
     # A presigned upload in progress: mode, upload_id, size, checksum, expires_at...
     pending_upload = MapAttribute(null=True)
     # Index keys, derived from the fields above on every write.
