@@ -12,7 +12,7 @@ from chalicelib.events import copy_image, finalize_bucket_event, reap_abandoned_
 
 def create_app():
     app = Chalice(app_name='glance-v1')
-    app.api.binary_types = ['application/octet-stream']
+    app.api.binary_types = ['application/octet-stream']  # API Gateway adds */* (infra/)
     # Deployed stages verify identity with Keystone; version discovery stays open.
     authorizer = None
     if settings().auth_mode == 'keystone':

@@ -49,9 +49,13 @@ def counting_aws_calls():
     log = CallLog()
 
     def make_api_call(client, operation, params):
-        response = _real_make_api_call(client, operation, params)
-        log.record(client.meta.service_model.service_name, operation,
-                   _items_read(operation, response))
+        service = client.meta.service_model.service_name
+        try:
+            response = _real_make_api_call(client, operation, params)
+        except Exception:
+            log.record(service, operation, 0)  # refused calls count too
+            raise
+        log.record(service, operation, _items_read(operation, response))
         return response
 
     with mock.patch.object(BaseClient, '_make_api_call', make_api_call):

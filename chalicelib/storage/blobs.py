@@ -182,14 +182,3 @@ class ImageBlobStore:
         while reader.read(_CHUNK):
             pass
         return StoredBlob(key, reader.size, reader.md5.hexdigest(), reader.sha256.hexdigest())
-
-    def incomplete_uploads(self):
-        """(key, upload_id) of unfinished multipart uploads under the upload prefix."""
-        found, params = [], {'Prefix': UPLOAD_PREFIX}
-        while True:
-            page = self._call('list_multipart_uploads', **params)
-            found += [(u['Key'], u['UploadId']) for u in page.get('Uploads', [])]
-            if not page.get('IsTruncated'):
-                return found
-            params.update(KeyMarker=page['NextKeyMarker'],
-                          UploadIdMarker=page['NextUploadIdMarker'])

@@ -1,0 +1,86 @@
+"""`make deploy STAGE=dev`: resources stack, `chalice deploy`, then bucket events.
+
+1. create or update the resources stack (tables, bucket) with the stage's names
+   from .chalice/config.json;
+2. `chalice deploy --stage STAGE` (functions, API, authorizer, schedule);
+3. update the stack again with the upload finalizer's ARN, which wires the
+   bucket's ObjectCreated notifications to it.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+from botocore.exceptions import ClientError
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stage import PARAMETERS, stage_environment  # noqa: E402
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATE = os.path.join(PROJECT_DIR, 'infra', 'resources.yaml')
+
+
+def deploy_stack(cloudformation, name, parameters):
+    with open(TEMPLATE) as template:
+        body = template.read()
+    arguments = dict(StackName=name, TemplateBody=body, Parameters=[
+        {'ParameterKey': k, 'ParameterValue': v} for k, v in parameters.items()])
+    try:
+        cloudformation.describe_stacks(StackName=name)
+        exists = True
+    except ClientError:
+        exists = False
+    try:
+        if exists:
+            cloudformation.update_stack(**arguments)
+            waiter = 'stack_update_complete'
+        else:
+            cloudformation.create_stack(**arguments)
+            waiter = 'stack_create_complete'
+    except ClientError as error:
+        if 'No updates are to be performed' in str(error):
+            return
+        raise
+    cloudformation.get_waiter(waiter).wait(StackName=name)
+    print('stack %s: %s' % (name, waiter.replace('_', ' ')))
+
+
+def finalizer_arn(stage):
+    with open(os.path.join(PROJECT_DIR, '.chalice', 'deployed', '%s.json' % stage)) as f:
+        deployed = json.load(f)
+    for resource in deployed['resources']:
+        if resource.get('name') == 'upload_finalizer' and resource.get('lambda_arn'):
+            return resource['lambda_arn']
+    raise SystemExit('upload_finalizer was not deployed')
+
+
+def add_binary_media_types(stage):
+    """API Gateway answers `Accept: */*` (what v1 clients send) with binary only if
+    */* is a binary media type; chalice sets just the app's (application/octet-stream)."""
+    with open(os.path.join(PROJECT_DIR, '.chalice', 'deployed', '%s.json' % stage)) as f:
+        deployed = json.load(f)
+    api = next(r for r in deployed['resources'] if r.get('resource_type') == 'rest_api')
+    apigateway = boto3.client('apigateway')
+    current = apigateway.get_rest_api(restApiId=api['rest_api_id']).get('binaryMediaTypes', [])
+    if '*/*' not in current:
+        apigateway.update_rest_api(restApiId=api['rest_api_id'], patchOperations=[
+            {'op': 'add', 'path': '/binaryMediaTypes/*~1*'}])
+        apigateway.create_deployment(restApiId=api['rest_api_id'], stageName='api')
+
+
+def main(stage):
+    env = stage_environment(stage)
+    parameters = {name: env[variable] for name, variable in PARAMETERS.items()}
+    stack = 'glance-v1-%s-resources' % stage
+    cloudformation = boto3.client('cloudformation')
+    deploy_stack(cloudformation, stack, parameters)
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'deploy',
+                    '--stage', stage], cwd=PROJECT_DIR, check=True)
+    add_binary_media_types(stage)
+    deploy_stack(cloudformation, stack, dict(parameters,
+                                             FinalizerFunctionArn=finalizer_arn(stage)))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1])
