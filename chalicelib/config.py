@@ -32,6 +32,7 @@ class Settings:
     limit_param_default: int
     api_limit_max: int
     delayed_delete: bool
+    deleted_retention_days: int      # 0: deleted records stay (ids are never reused)
     disk_formats: tuple
     container_formats: tuple
     public_endpoint: str | None
@@ -90,6 +91,7 @@ def from_environ(environ=None):
         limit_param_default=int(env.get('GLANCE_LIMIT_PARAM_DEFAULT', 25)),
         api_limit_max=int(env.get('GLANCE_API_LIMIT_MAX', 1000)),
         delayed_delete=_bool(env.get('GLANCE_DELAYED_DELETE', 'false')),
+        deleted_retention_days=int(env.get('GLANCE_DELETED_RETENTION_DAYS', 0)),
         disk_formats=_list(env.get('GLANCE_DISK_FORMATS'), DEFAULT_DISK_FORMATS),
         container_formats=_list(env.get('GLANCE_CONTAINER_FORMATS'),
                                 DEFAULT_CONTAINER_FORMATS),

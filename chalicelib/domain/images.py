@@ -3,6 +3,7 @@
 Works on image dicts; storage comes in as a catalog and a blob store.
 """
 import dataclasses
+import time
 import urllib.parse
 import uuid
 
@@ -211,6 +212,9 @@ class ImageService:
             now = im.now_string()
             current_image.update(status=deleting_status, deleted=True, deleted_at=now,
                                  updated_at=now)
+            retention = settings().deleted_retention_days
+            if retention > 0:  # the table's TTL removes the record then; its id may return
+                current_image['purge_at'] = int(time.time()) + retention * 86400
             return current_image
 
         deleted = self.change(image_id, mark_deleted)

@@ -14,7 +14,8 @@ from chalicelib.domain.ports import ConcurrentUpdate, ImageExists, ImageMissing
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
                                        ImageMemberModel, ImageModel)
 
-_STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'sha256', 'pending_upload')
+_STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'sha256', 'pending_upload',
+                                  'purge_at')
 PENDING_PARTITION = 'upload'
 _BATCH_GET_MAX = 100
 
