@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENTS := .venv-clients
+CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: serve test bench package deploy clean
+.PHONY: serve test clients bench package deploy clean
 STAGE ?= dev
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -13,11 +15,22 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# The v1 clients (glance CLI, openstacksdk) and the uploader, in their own venv.
+$(CLIENTS_STAMP): requirements-clients.txt
+	$(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/pip install --quiet --upgrade pip
+	$(CLIENTS)/bin/pip install --quiet -r requirements-clients.txt
+	touch $(CLIENTS_STAMP)
+
+clients: $(CLIENTS_STAMP)
+
 serve: $(STAMP)
 	$(BIN)/python -m chalicelib.local
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(STAMP) $(CLIENTS_STAMP)
+	$(BIN)/python -m pytest tests
+	GLANCE_SERVICE_PYTHON=$(CURDIR)/$(BIN)/python \
+	    $(CLIENTS)/bin/python -m pytest tests/e2e --confcutdir=tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -35,4 +48,4 @@ deploy: $(STAMP)
 	$(BIN)/python infra/deploy.py $(STAGE)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(CLIENTS) .pytest_cache dist

@@ -23,6 +23,7 @@ IAM_ACTIONS = {
     ('s3', 'GetObject'): 's3:GetObject', ('s3', 'HeadObject'): 's3:GetObject',
     ('s3', 'PutObject'): 's3:PutObject', ('s3', 'CreateMultipartUpload'): 's3:PutObject',
     ('s3', 'UploadPart'): 's3:PutObject', ('s3', 'CompleteMultipartUpload'): 's3:PutObject',
+    ('s3', 'CopyObject'): 's3:PutObject', ('s3', 'UploadPartCopy'): 's3:PutObject',
     ('s3', 'DeleteObject'): 's3:DeleteObject',
     ('s3', 'AbortMultipartUpload'): 's3:AbortMultipartUpload',
     ('s3', 'ListParts'): 's3:ListMultipartUploadParts',

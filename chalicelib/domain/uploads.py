@@ -68,12 +68,7 @@ class UploadService:
 
     def show(self, context, image_id):
         """The reservation: parts already uploaded and fresh URLs for the rest."""
-        image = self.images.get_visible(context, image_id)
-        if not can_modify(context, image):
-            raise Forbidden('Forbidden to upload to image: %s' % image_id)
-        if not image['pending_upload']:
-            raise Conflict('Image %s has no upload in progress' % image_id)
-        return self.describe(image)
+        return self.describe(self._image_with_upload(context, image_id))
 
     def complete(self, context, image_id, parts=None):
         """Finish the upload: the image goes to `saving`; exactly one caller wins."""
@@ -145,7 +140,10 @@ class UploadService:
         image = self.catalog.get(image_id)
         if image is None or image['status'] not in (im.QUEUED, im.SAVING) or \
                 not image['pending_upload'] or image['pending_upload']['key'] != key:
-            return None  # a duplicate event, or an upload already reaped or aborted
+            # a duplicate event, an upload reaped or aborted, or bytes sent to a URL
+            # that outlived its reservation: nothing may keep them
+            self._discard({'key': key})
+            return None
         upload = image['pending_upload']
 
         def start_saving(current_image):  # single PUTs complete by arriving
@@ -159,7 +157,7 @@ class UploadService:
         cap = settings().image_size_cap
         limit = cap if remaining is None else min(cap, remaining)
         try:
-            blob = self.blobs.checksums(key, limit)
+            blob, etag = self.blobs.checksums(key, limit)
         except BlobMissing:
             return self.images.kill(image_id, also={'pending_upload': None})
         except BlobTooLarge:
@@ -170,13 +168,24 @@ class UploadService:
             self._discard(upload)
             return self.images.kill(image_id, also={'pending_upload': None})
 
+        try:
+            location = self.blobs.promote(key, image_id, etag)
+        except BlobMissing:   # overwritten or removed since it was verified
+            self._discard(upload)
+            return self.images.kill(image_id, also={'pending_upload': None})
+        except BlobStoreError:
+            return None       # the event is delivered again
+
         def activate(current_image):
             if current_image['status'] != im.SAVING:
                 return None
             return dict(current_image, status=im.ACTIVE, size=blob.size, checksum=blob.md5,
-                        sha256=blob.sha256, location=key, pending_upload=None,
+                        sha256=blob.sha256, location=location, pending_upload=None,
                         updated_at=im.now_string())
-        return self.images.change(image_id, activate)
+        activated = self.images.change(image_id, activate)
+        if activated['status'] != im.ACTIVE:   # deleted meanwhile
+            self._discard({'key': location})
+        return activated
 
     def reap(self, now=None):
         """Kill images whose reservation expired; abort what S3 still holds. -> ids."""

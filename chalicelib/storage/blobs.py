@@ -176,9 +176,26 @@ class ImageBlobStore:
             return None
 
     def checksums(self, key, limit):
-        """Stream the object once: StoredBlob with MD5 and SHA-256 (at most `limit` bytes)."""
-        body = self._call('get_object', Key=key)['Body']
-        reader = _HashingReader(body, limit)
+        """Stream the object once: (StoredBlob with MD5 and SHA-256, its ETag)."""
+        found = self._call('get_object', Key=key)
+        reader = _HashingReader(found['Body'], limit)
         while reader.read(_CHUNK):
             pass
-        return StoredBlob(key, reader.size, reader.md5.hexdigest(), reader.sha256.hexdigest())
+        blob = StoredBlob(key, reader.size, reader.md5.hexdigest(), reader.sha256.hexdigest())
+        return blob, found['ETag']
+
+    def promote(self, key, image_id, etag):
+        """Move a verified upload to the image's own key, which no presigned URL can
+        write, provided it is still the object that was verified (its ETag)."""
+        target = self.key_for(image_id)
+        try:
+            self.client.copy({'Bucket': self.bucket, 'Key': key}, self.bucket, target,
+                             ExtraArgs={'CopySourceIfMatch': etag})
+        except ClientError as error:
+            if error.response['Error']['Code'] in ('PreconditionFailed', '412'):
+                raise BlobMissing(key) from error
+            raise BlobStoreError(str(error)) from error
+        except BotoCoreError as error:
+            raise BlobStoreError(str(error)) from error
+        self.delete(key)
+        return target

@@ -16,6 +16,8 @@ START_TIMEOUT = 60
 STOP_TIMEOUT = 10
 CLI_TIMEOUT = 120
 GLANCE_SCRIPT = os.path.join(os.path.dirname(sys.executable), 'glance')
+# The service runs from its own virtualenv (`make test` says which python).
+SERVICE_PYTHON = os.environ.get('GLANCE_SERVICE_PYTHON', sys.executable)
 
 
 # -- the runtime as a subprocess --------------------------------------------------------
@@ -58,7 +60,7 @@ class LocalRuntime:
 
     def start(self):
         self.process = subprocess.Popen(
-            [sys.executable, '-m', 'chalicelib.local'], cwd=PROJECT_DIR,
+            [SERVICE_PYTHON, '-m', 'chalicelib.local'], cwd=PROJECT_DIR,
             env=_child_environment(self.port, self.auth_mode, self.extra_env),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT

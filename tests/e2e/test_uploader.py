@@ -1,0 +1,231 @@
+"""The big-file uploader (`python -m glance_upload`) against the local runtime.
+
+The runtime runs in trusted-headers mode so that the uploader's --header option
+carries the identity; its embedded moto plays S3 behind the presigned URLs.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+
+import pytest
+import requests
+
+from glance_upload import cli
+from tests.e2e.support import PROJECT_DIR, LocalRuntime
+
+TENANT = 'uploader-tenant'
+IDENTITY = {'X-Identity-Status': 'Confirmed', 'X-Tenant-Id': TENANT, 'X-Roles': 'member'}
+PART = 5 << 20
+SIZE = 6 * PART + 12345      # seven parts, the last one small
+TIMEOUT = 60
+
+
+@pytest.fixture(scope='module')
+def url():
+    runtime = LocalRuntime('trusted-headers')
+    try:
+        yield runtime.start()
+    finally:
+        runtime.stop()
+        os.unlink(runtime.log.name)
+
+
+def write_file(path, size):
+    """Random bytes, written 1 MiB at a time; -> their MD5."""
+    digest = hashlib.md5()
+    with open(path, 'wb') as handle:
+        for start in range(0, size, 1 << 20):
+            chunk = os.urandom(min(1 << 20, size - start))
+            digest.update(chunk)
+            handle.write(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def big_file(tmp_path):
+    path = str(tmp_path / 'disk.raw')
+    return path, write_file(path, SIZE)
+
+
+def arguments(url, path, *extra):
+    identity = [arg for name, value in IDENTITY.items()
+                for arg in ('--header', '%s: %s' % (name, value))]
+    return [path, '--url', url] + identity + [str(arg) for arg in extra]
+
+
+def upload(url, path, *extra):
+    """The uploader as a subprocess, as a user runs it."""
+    command = [sys.executable, '-m', 'glance_upload'] + arguments(url, path, *extra)
+    return subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+
+
+def head(url, image_id):
+    response = requests.head('%s/v1/images/%s' % (url, image_id), headers=IDENTITY, timeout=10)
+    assert response.status_code == 200, response
+    return response.headers
+
+
+def reservation(url, image_id):
+    response = requests.get('%s/v1/images/%s/upload' % (url, image_id), headers=IDENTITY,
+                            timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()['upload']
+
+
+def downloaded_md5(url, image_id):
+    """GET the image data (large images answer with a redirect to S3)."""
+    response = requests.get('%s/v1/images/%s' % (url, image_id),
+                            headers=dict(IDENTITY, Accept='*/*'), timeout=TIMEOUT)
+    assert response.status_code == 200, response.text[:300]
+    return hashlib.md5(response.content).hexdigest()
+
+
+def state_of(path):
+    with open(path + cli.STATE_SUFFIX, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def test_uploads_a_big_file_in_parallel_parts(url, big_file):
+    path, md5 = big_file
+    result = upload(url, path, '--part-size', PART, '--parallel', 4, '--name', 'big-one')
+
+    assert result.returncode == 0, result.stderr
+    image = json.loads(result.stdout)
+    assert (image['status'], image['checksum'], image['size']) == ('active', md5, SIZE)
+    assert (image['name'], image['owner'], image['disk_format'], image['container_format']) \
+        == ('big-one', TENANT, 'raw', 'bare')
+    assert '7 parts, 0 already uploaded (skipped), 7 to upload' in result.stderr
+    assert not os.path.exists(path + cli.STATE_SUFFIX)
+    headers = head(url, image['id'])
+    assert (headers['x-image-meta-status'], headers['x-image-meta-checksum']) == ('active', md5)
+    assert downloaded_md5(url, image['id']) == md5
+
+
+def test_resumes_an_interrupted_upload_with_the_missing_parts_only(url, big_file, monkeypatch,
+                                                                   capsys):
+    path, md5 = big_file
+    stopped = upload(url, path, '--part-size', PART, '--parallel', 4, '--stop-after-parts', 3)
+
+    assert stopped.returncode == cli.EXIT_STOPPED, stopped.stderr
+    assert 'run the same command again to resume' in stopped.stderr
+    assert stopped.stdout == ''
+    state = state_of(path)
+    assert state['url'] == url + '/v1' and state['checksum'] == md5
+    image_id = state['image_id']
+    assert head(url, image_id)['x-image-meta-status'] == 'queued'
+    parts = reservation(url, image_id)['parts']
+    assert [p['part_number'] for p in parts if p['uploaded']] == [1, 2, 3]
+    assert all(p['etag'] for p in parts if p['uploaded'])
+
+    # the second run, in this process, to see every PUT it sends to S3
+    sent = []
+    real_put = requests.Session.put
+
+    def spy(session, put_url, *args, **kwargs):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(put_url).query)
+        sent.append(int(query['partNumber'][0]))
+        return real_put(session, put_url, *args, **kwargs)
+    monkeypatch.setattr(requests.Session, 'put', spy)
+    assert cli.main(arguments(url, path, '--parallel', 4)) == 0
+
+    out, err = capsys.readouterr()
+    assert sorted(sent) == [4, 5, 6, 7]
+    assert '7 parts, 3 already uploaded (skipped), 4 to upload' in err
+    image = json.loads(out)
+    assert (image['id'], image['status'], image['checksum'], image['size']) == \
+        (image_id, 'active', md5, SIZE)
+    assert not os.path.exists(path + cli.STATE_SUFFIX)
+    assert downloaded_md5(url, image_id) == md5
+
+
+def test_single_put_into_an_existing_image(url, tmp_path):
+    path = str(tmp_path / 'small.iso')
+    md5 = write_file(path, 3 << 20)  # under the service's part size: one presigned PUT
+    created = requests.post(url + '/v1/images', headers=dict(
+        IDENTITY, **{'x-image-meta-name': 'made-first', 'x-image-meta-disk_format': 'iso',
+                     'x-image-meta-container_format': 'bare'}), timeout=10)
+    assert created.status_code == 201, created.text
+    image_id = created.json()['image']['id']
+
+    result = upload(url, path, '--image-id', image_id)
+
+    assert result.returncode == 0, result.stderr
+    assert '1 parts, 0 already uploaded' in result.stderr
+    image = json.loads(result.stdout)
+    assert (image['id'], image['name'], image['status'], image['checksum'], image['size']) == \
+        (image_id, 'made-first', 'active', md5, 3 << 20)
+
+
+def test_an_expired_part_url_is_replaced(url, tmp_path, monkeypatch, capsys):
+    """S3 answers 403 to an expired presigned URL (moto does not expire them, so the
+    first PUT of part 2 gets a 403 here): the uploader asks for a fresh URL."""
+    path = str(tmp_path / 'two-parts.raw')
+    md5 = write_file(path, PART + 1)
+    urls = []
+    real_put = requests.Session.put
+
+    def expire_first_url_of_part_2(session, put_url, *args, **kwargs):
+        urls.append(put_url)
+        if 'partNumber=2' in put_url and len([u for u in urls if 'partNumber=2' in u]) == 1:
+            kwargs['data'].read()  # as if sent
+            expired = requests.Response()
+            expired.status_code, expired._content = 403, b'<Error>Request has expired</Error>'
+            return expired
+        return real_put(session, put_url, *args, **kwargs)
+    monkeypatch.setattr(requests.Session, 'put', expire_first_url_of_part_2)
+    asked = []
+    real_reservation = cli.Glance.reservation
+
+    def reservation_spy(glance, image_id):
+        asked.append(image_id)
+        return real_reservation(glance, image_id)
+    monkeypatch.setattr(cli.Glance, 'reservation', reservation_spy)
+
+    assert cli.main(arguments(url, path, '--part-size', PART)) == 0
+
+    # part 2 went twice, the second time to a URL from GET /v1/images/{id}/upload
+    assert len([u for u in urls if 'partNumber=2' in u]) == 2
+    assert len(asked) == 1
+    image = json.loads(capsys.readouterr().out)
+    assert (image['status'], image['checksum']) == ('active', md5)
+
+
+def test_bytes_changed_behind_the_uploader_kill_the_image(url, tmp_path):
+    """The reservation carries the MD5 of the file; the service checks it."""
+    path = str(tmp_path / 'tampered.raw')
+    write_file(path, PART + 100)
+    assert upload(url, path, '--part-size', PART, '--stop-after-parts', 1).returncode == \
+        cli.EXIT_STOPPED
+    image_id = state_of(path)['image_id']
+    status = os.stat(path)
+    with open(path, 'r+b') as handle:  # change part 2, keep size and mtime
+        handle.seek(PART + 10)
+        handle.write(b'tampered')
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+    result = upload(url, path)
+
+    assert result.returncode == 1
+    assert 'image %s was killed' % image_id in result.stderr
+    assert json.loads(result.stdout)['status'] == 'killed'
+    assert head(url, image_id)['x-image-meta-status'] == 'killed'
+    assert not os.path.exists(path + cli.STATE_SUFFIX)
+
+
+def test_a_changed_file_is_not_resumed(url, tmp_path):
+    path = str(tmp_path / 'grown.raw')
+    write_file(path, PART + 100)
+    assert upload(url, path, '--part-size', PART, '--stop-after-parts', 1).returncode == \
+        cli.EXIT_STOPPED
+    with open(path, 'ab') as handle:
+        handle.write(b'more')
+
+    result = upload(url, path)
+
+    assert result.returncode == 1
+    assert 'changed since its upload started' in result.stderr
+    assert os.path.exists(path + cli.STATE_SUFFIX)  # kept: the user decides

@@ -1,0 +1,76 @@
+"""infra/resources.yaml deployed into moto's CloudFormation: the app runs on what
+the stack creates (no ensure_resources here)."""
+import hashlib
+import os
+
+import boto3
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+from chalicelib.api import common
+from chalicelib.config import settings
+from tests.conftest import PROJECT_DIR
+from tests.helpers import create_image, tenant
+
+A = tenant('tenant-a')
+
+
+@pytest.fixture
+def stack():
+    with mock_aws():
+        common._services.clear()
+        current = settings()
+        with open(os.path.join(PROJECT_DIR, 'infra', 'resources.yaml')) as template:
+            body = template.read()
+        cloudformation = boto3.client('cloudformation', region_name=current.region)
+        cloudformation.create_stack(StackName='glance-v1-test-resources', TemplateBody=body,
+                                    Parameters=[
+            {'ParameterKey': 'ImagesTableName', 'ParameterValue': current.images_table},
+            {'ParameterKey': 'MembersTableName', 'ParameterValue': current.members_table},
+            {'ParameterKey': 'ImageBucketName', 'ParameterValue': current.image_bucket}])
+        described = cloudformation.describe_stacks(StackName='glance-v1-test-resources')
+        yield described['Stacks'][0]
+        common._services.clear()
+
+
+def test_stack_creates_the_tables_indexes_and_bucket(stack):
+    assert stack['StackStatus'] == 'CREATE_COMPLETE'
+    current = settings()
+    dynamodb = boto3.client('dynamodb', region_name=current.region)
+    images = dynamodb.describe_table(TableName=current.images_table)['Table']
+    assert {i['IndexName'] for i in images['GlobalSecondaryIndexes']} == {
+        'public-images', 'owner-images', 'catalog', 'changes', 'pending-uploads'}
+    members = dynamodb.describe_table(TableName=current.members_table)['Table']
+    assert [i['IndexName'] for i in members['GlobalSecondaryIndexes']] == ['member-images']
+    backups = dynamodb.describe_continuous_backups(TableName=current.images_table)
+    assert backups['ContinuousBackupsDescription']['PointInTimeRecoveryDescription'][
+        'PointInTimeRecoveryStatus'] == 'ENABLED'
+    s3 = boto3.client('s3', region_name=current.region)
+    blocked = s3.get_public_access_block(Bucket=current.image_bucket)
+    assert all(blocked['PublicAccessBlockConfiguration'].values())
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=current.image_bucket)['Rules']
+    assert rules[0]['AbortIncompleteMultipartUpload']['DaysAfterInitiation'] == 2
+    encryption = s3.get_bucket_encryption(Bucket=current.image_bucket)
+    assert encryption['ServerSideEncryptionConfiguration']['Rules'][0][
+        'ApplyServerSideEncryptionByDefault']['SSEAlgorithm'] == 'AES256'
+    outputs = {o['OutputKey']: o['OutputValue'] for o in stack['Outputs']}
+    assert outputs == {'ImagesTable': current.images_table,
+                       'MembersTable': current.members_table,
+                       'ImageBucket': current.image_bucket}
+
+
+def test_the_app_runs_on_the_stack(stack):
+    from app import app
+    data = os.urandom(4096)
+    with Client(app, stage_name='test', project_dir=PROJECT_DIR) as client:
+        response, image = create_image(client, A, data=data)
+        assert response.status_code == 201 and image['status'] == 'active'
+        assert image['checksum'] == hashlib.md5(data).hexdigest()
+        path = '/v1/images/%s' % image['id']
+        download = client.http.get(path, headers=dict(A, Accept='*/*'))
+        assert download.status_code == 200 and download.body == data
+        listed = client.http.get('/v1/images/detail', headers=A)
+        assert image['id'] in listed.body.decode()
+        assert client.http.delete(path, headers=A).status_code == 200
+        assert client.http.request('HEAD', path, headers=A).status_code == 404
