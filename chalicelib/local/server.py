@@ -107,7 +107,7 @@ def wsgi_front(gateway):
         headers.pop('authorization', None)
         if 'x-auth-token' in headers:
             headers['authorization'] = headers['x-auth-token']
-        stream, body = get_input_stream(environ), None
+        stream, body = _CountingStream(get_input_stream(environ)), None
         binary = headers.get('content-type', '').split(';')[0].strip() == OCTET_STREAM
         if binary:  # image bytes: streamed to the app, not copied into the event
             streamed_body.stream = stream
@@ -128,12 +128,27 @@ def wsgi_front(gateway):
         if method == 'HEAD':
             payload = b''
         out_headers['Content-Length'] = str(len(payload))
+        print('%s %s -> %d (request body %d bytes, response body %d bytes)' % (
+            method, path.split('?')[0], status, stream.count, len(payload)), flush=True)
         reason = _reason(status)
         start_response('%d %s' % (status, reason),
                        [(name, _to_wire(value)) for name, value in out_headers.items()])
         return [payload]
 
     return application
+
+
+class _CountingStream:
+    """The request body, counted as the app reads it (the access log says how many
+    image bytes went through the API)."""
+
+    def __init__(self, stream):
+        self._stream, self.count = stream, 0
+
+    def read(self, *args):
+        chunk = self._stream.read(*args)
+        self.count += len(chunk)
+        return chunk
 
 
 def _from_wire(value):
