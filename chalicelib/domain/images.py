@@ -147,7 +147,7 @@ class ImageService:
         self._check_updatable(context, image, meta)
         if data is not None:
             purge_props = False
-            if image['status'] != im.QUEUED:
+            if image['status'] != im.QUEUED or image['pending_upload']:
                 raise Conflict('Cannot upload to an unqueued image')
         source = self._external_source(context, meta, copy_from)
         if source is not None and image['status'] != im.QUEUED:
@@ -211,14 +211,18 @@ class ImageService:
                 raise Forbidden('Forbidden to delete image: %s' % image_id)
             now = im.now_string()
             current_image.update(status=deleting_status, deleted=True, deleted_at=now,
-                                 updated_at=now)
+                                 updated_at=now, pending_upload=None)
             retention = settings().deleted_retention_days
             if retention > 0:  # the table's TTL removes the record then; its id may return
                 current_image['purge_at'] = int(time.time()) + retention * 86400
             return current_image
 
         deleted = self.change(image_id, mark_deleted)
-        for location in filter(None, (bucket_location(image), image.get('cached_location'))):
+        pending = image.get('pending_upload')
+        if pending and pending.get('upload_id'):
+            self._abort_upload(pending)
+        for location in filter(None, (bucket_location(image), image.get('cached_location'),
+                                      pending and pending['key'])):
             try:
                 self.blobs.delete(location)
             except BlobStoreError:
@@ -257,6 +261,8 @@ class ImageService:
 
     def _upload(self, image, data):
         image_id = image['id']
+        if image['pending_upload']:   # a presigned upload holds the image
+            raise Conflict('Cannot upload to an unqueued image')
         self._require_formats(image)
         if data.media_type != OCTET_STREAM:
             self.kill(image_id)
@@ -317,6 +323,12 @@ class ImageService:
         except PreconditionFailed:
             self._discard(blob)
             raise
+
+    def _abort_upload(self, pending):
+        try:
+            self.blobs.abort_multipart(pending['key'], pending['upload_id'])
+        except BlobStoreError:
+            pass  # the bucket's lifecycle rule aborts it
 
     def _discard(self, blob):
         try:

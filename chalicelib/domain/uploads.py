@@ -42,6 +42,13 @@ class UploadService:
         if image['disk_format'] is None or image['container_format'] is None:
             raise BadRequest('Disk format and container format must be set before an '
                              'upload is reserved.')
+        if image['size'] and image['size'] != size:
+            raise BadRequest('Supplied size (%d) does not match the size declared for the '
+                             'image (%d).' % (size, image['size']))
+        if checksum and image['checksum'] and checksum != image['checksum']:
+            raise BadRequest('Supplied checksum (%s) does not match the checksum declared '
+                             'for the image (%s).' % (checksum, image['checksum']))
+        checksum = checksum or image['checksum']
         self.images.check_quota_for(image, size)
         mode, part_size = self._plan(size, part_size)
         key = self.blobs.upload_key_for(image_id)
@@ -55,8 +62,7 @@ class UploadService:
             if current_image['status'] != im.QUEUED or current_image['pending_upload']:
                 raise Conflict('Cannot upload to an unqueued image, or one with an upload '
                                'in progress')
-            return dict(current_image, pending_upload=upload, size=size,
-                        checksum=checksum or current_image['checksum'],
+            return dict(current_image, pending_upload=upload, size=size, checksum=checksum,
                         updated_at=im.now_string())
         try:
             image = self.images.change(image_id, take)
@@ -76,6 +82,14 @@ class UploadService:
         upload = image['pending_upload']
         if upload['mode'] == SINGLE and self._store(self.blobs.size_of, upload['key']) is None:
             raise Conflict('Nothing was uploaded for image %s yet' % image_id)
+        if upload['mode'] == MULTIPART:
+            uploaded = {p['part_number'] for p in self._store(
+                self.blobs.list_parts, upload['key'], upload['upload_id'])}
+            missing = [n for n, _ in _parts(upload['size'], upload['part_size'])
+                       if n not in uploaded]
+            if missing:
+                raise Conflict('Parts %s of image %s are not uploaded yet; GET the upload '
+                               'for their URLs' % (', '.join(map(str, missing)), image_id))
 
         def start_saving(current_image):
             pending = current_image['pending_upload']
@@ -159,6 +173,8 @@ class UploadService:
         try:
             blob, etag = self.blobs.checksums(key, limit)
         except BlobMissing:
+            if self.blobs.size_of(self.blobs.key_for(image_id)) is not None:
+                return None   # another delivery of this event already moved it
             return self.images.kill(image_id, also={'pending_upload': None})
         except BlobTooLarge:
             self._discard(upload)
@@ -173,8 +189,7 @@ class UploadService:
         except BlobMissing:   # overwritten or removed since it was verified
             self._discard(upload)
             return self.images.kill(image_id, also={'pending_upload': None})
-        except BlobStoreError:
-            return None       # the event is delivered again
+        # a BlobStoreError propagates: the event is kept and delivered again
 
         def activate(current_image):
             if current_image['status'] != im.SAVING:
@@ -191,11 +206,19 @@ class UploadService:
         """Kill images whose reservation expired; abort what S3 still holds. -> ids."""
         reaped = []
         for image in self.catalog.expired_uploads(now or im.now_string()):
-            upload = image['pending_upload']
-            self._discard(upload)
-            self.images.kill(image['id'], also={'pending_upload': None})
+            self._discard(image['pending_upload'])
+            self.images.kill(image['id'])
+            self.release(image['id'])
             reaped.append(image['id'])
         return reaped
+
+    def release(self, image_id):
+        """Forget a reservation whatever the image's status (killed, deleted...)."""
+        try:
+            self.images.change(image_id, lambda current_image: dict(
+                current_image, pending_upload=None) if current_image['pending_upload'] else None)
+        except Exception:  # noqa: BLE001 - the record is gone or busy: nothing to release
+            pass
 
     # -- helpers -------------------------------------------------------------------------
     def _image_to_upload(self, context, image_id):
@@ -204,8 +227,9 @@ class UploadService:
         image = self.images.get_visible(context, image_id)
         if image['status'] == im.DELETED:
             raise Forbidden('Forbidden to update deleted image.')
-        if image['status'] != im.QUEUED:
-            raise Conflict('Cannot upload to an unqueued image')
+        if image['status'] != im.QUEUED or image['pending_upload']:
+            raise Conflict('Cannot upload to an unqueued image, or one with an upload '
+                           'in progress')
         if not can_modify(context, image):
             raise Forbidden('Forbidden to upload to image: %s' % image_id)
         return image
@@ -235,9 +259,12 @@ class UploadService:
 
     @staticmethod
     def _plan(size, part_size):
-        if part_size is None and size <= min(settings().upload_part_size, MAX_SINGLE_PUT):
+        if part_size is not None:
+            part_size = _positive_int(part_size, 'part_size')
+        elif size <= min(settings().upload_part_size, MAX_SINGLE_PUT):
             return SINGLE, None
-        part_size = _positive_int(part_size or settings().upload_part_size, 'part_size')
+        else:
+            part_size = settings().upload_part_size
         part_size = max(part_size, MIN_PART_SIZE, math.ceil(size / MAX_PARTS))
         return MULTIPART, part_size
 
