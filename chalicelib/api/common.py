@@ -189,3 +189,15 @@ def not_allowed(blueprint, path, allowed, allow_header=None, authorizer=None):
     refuse.__name__ = 'not_allowed_' + path.strip('/').replace('/', '_').replace('{', '') \
         .replace('}', '')
     v1_view(blueprint, path, others, authorizer)(refuse)
+
+
+def blueprint_of(import_name, routes, resources, authorizer=None):
+    """A blueprint with `routes` (path, methods, view) and 405s for the other methods
+    of `resources` (path, methods it has, Allow header if different)."""
+    from chalice import Blueprint
+    blueprint = Blueprint(import_name)
+    for path, methods, view in routes:
+        v1_view(blueprint, path, methods, authorizer)(view)
+    for path, allowed, allow_header in resources:
+        not_allowed(blueprint, path, allowed, allow_header, authorizer)
+    return blueprint

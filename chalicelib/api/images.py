@@ -1,9 +1,8 @@
 """The v1 image routes (spec §3): parse, call the image service, render."""
-from chalice import Blueprint, Response
+from chalice import Response
 
 from chalicelib.api import wire
-from chalicelib.api.common import (image_data, image_service, not_allowed, query_params,
-                                   v1_view)
+from chalicelib.api.common import blueprint_of, image_data, image_service, query_params
 from chalicelib.domain.errors import MethodNotAllowed
 
 COPY_FROM_HEADER = 'x-glance-api-copy-from'
@@ -117,12 +116,7 @@ RESOURCES = (
 
 def images_blueprint(authorizer=None):
     """The v1 routes; one blueprint per URL prefix (chalice registers each once)."""
-    blueprint = Blueprint(__name__)
-    for path, methods, view in ROUTES:
-        v1_view(blueprint, path, methods, authorizer)(view)
-    for path, allowed, allow_header in RESOURCES:
-        not_allowed(blueprint, path, allowed, allow_header, authorizer)
-    return blueprint
+    return blueprint_of(__name__, ROUTES, RESOURCES, authorizer)
 
 
 def _base_url(request):

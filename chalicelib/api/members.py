@@ -1,10 +1,10 @@
 """The v1 membership routes (spec §14): parse, call the member service, render."""
 import json
 
-from chalice import Blueprint, Response
+from chalice import Response
 
 from chalicelib.api import wire
-from chalicelib.api.common import (ALL_METHODS, member_service, not_allowed, v1_view)
+from chalicelib.api.common import ALL_METHODS, blueprint_of, member_service
 from chalicelib.domain.errors import BadRequest, MethodNotAllowed
 
 
@@ -88,9 +88,4 @@ RESOURCES = (
 
 
 def members_blueprint(authorizer=None):
-    blueprint = Blueprint(__name__)
-    for path, methods, view in ROUTES:
-        v1_view(blueprint, path, methods, authorizer)(view)
-    for path, allowed, allow_header in RESOURCES:
-        not_allowed(blueprint, path, allowed, allow_header, authorizer)
-    return blueprint
+    return blueprint_of(__name__, ROUTES, RESOURCES, authorizer)

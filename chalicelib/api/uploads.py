@@ -1,10 +1,10 @@
 """Presigned uploads, an extension under /v1/images/{id}/upload (see README)."""
 import json
 
-from chalice import Blueprint, Response
+from chalice import Response
 
 from chalicelib.api import wire
-from chalicelib.api.common import not_allowed, upload_service, v1_view
+from chalicelib.api.common import blueprint_of, upload_service
 from chalicelib.domain.errors import BadRequest
 
 
@@ -63,9 +63,4 @@ RESOURCES = (
 
 
 def uploads_blueprint(authorizer=None):
-    blueprint = Blueprint(__name__)
-    for path, methods, view in ROUTES:
-        v1_view(blueprint, path, methods, authorizer)(view)
-    for path, allowed, allow_header in RESOURCES:
-        not_allowed(blueprint, path, allowed, allow_header, authorizer)
-    return blueprint
+    return blueprint_of(__name__, ROUTES, RESOURCES, authorizer)

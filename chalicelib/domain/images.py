@@ -29,6 +29,12 @@ class ImageData:
     length: int | None        # Content-Length, when the client sent one
 
 
+def activated(image, blob, location=None):
+    """The image once its bytes are stored and checked: active, with size and checksums."""
+    return dict(image, status=im.ACTIVE, size=blob.size, checksum=blob.md5, sha256=blob.sha256,
+                location=location or blob.location, updated_at=im.now_string())
+
+
 def bucket_location(image):
     """The image's object in the bucket: its own, or the copy of an external URL."""
     location = image['location']
@@ -314,9 +320,7 @@ class ImageService:
         def activate(current_image):
             if current_image['status'] != im.SAVING:
                 raise PreconditionFailed('Image %s was deleted during the upload.' % image_id)
-            return dict(current_image, status=im.ACTIVE, size=blob.size, checksum=blob.md5,
-                        sha256=blob.sha256, location=blob.location,
-                        updated_at=im.now_string())
+            return activated(current_image, blob)
 
         try:
             return self.change(image_id, activate)
@@ -474,9 +478,7 @@ class ImageService:
                 return dict(current_image, cached_location=blob.location)
             if current_image['status'] != im.SAVING:
                 raise Conflict('the image changed')
-            return dict(current_image, status=im.ACTIVE, size=blob.size, checksum=blob.md5,
-                        sha256=blob.sha256, location=blob.location,
-                        updated_at=im.now_string())
+            return activated(current_image, blob)
         try:
             return self.change(image_id, finish)
         except Conflict:

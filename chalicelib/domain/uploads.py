@@ -12,6 +12,7 @@ import math
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
+from chalicelib.domain.images import activated
 from chalicelib.domain.ports import BlobMissing, BlobStoreError, BlobTooLarge
 from chalicelib.domain.visibility import can_modify
 
@@ -194,13 +195,11 @@ class UploadService:
         def activate(current_image):
             if current_image['status'] != im.SAVING:
                 return None
-            return dict(current_image, status=im.ACTIVE, size=blob.size, checksum=blob.md5,
-                        sha256=blob.sha256, location=location, pending_upload=None,
-                        updated_at=im.now_string())
-        activated = self.images.change(image_id, activate)
-        if activated['status'] != im.ACTIVE:   # deleted meanwhile
+            return dict(activated(current_image, blob, location), pending_upload=None)
+        image = self.images.change(image_id, activate)
+        if image['status'] != im.ACTIVE:   # deleted meanwhile
             self._discard({'key': location})
-        return activated
+        return image
 
     def reap(self, now=None):
         """Kill images whose reservation expired; abort what S3 still holds. -> ids."""
