@@ -84,8 +84,12 @@ class UploadService:
         if upload['mode'] == SINGLE and self._store(self.blobs.size_of, upload['key']) is None:
             raise Conflict('Nothing was uploaded for image %s yet' % image_id)
         if upload['mode'] == MULTIPART:
-            uploaded = {p['part_number'] for p in self._store(
-                self.blobs.list_parts, upload['key'], upload['upload_id'])}
+            try:
+                uploaded = {p['part_number'] for p in self._store(
+                    self.blobs.list_parts, upload['key'], upload['upload_id'])}
+            except BlobMissing:   # a racing completion assembled it already
+                raise Conflict('The upload of image %s is already completed'
+                               % image_id) from None
             missing = [n for n, _ in _parts(upload['size'], upload['part_size'])
                        if n not in uploaded]
             if missing:
