@@ -21,14 +21,19 @@ class MemberService:
 
     def add_member(self, context, image_id, member, can_share=None):
         image = self._image_to_share(context, image_id, 'modify_member')
-        self._check_quota(len(self.catalog.members_of(image_id)) + 1)
-        self.catalog.put_member(image, member, can_share)
+        # The quota is held by a counter on the image, checked and raised in one
+        # conditional write, so racing adds never pass it (checked before the
+        # existing-member lookup, as the reference does).
+        self._count_members(image_id, +1, check=True)
+        if not self.catalog.put_member(image, member, can_share):
+            self._count_members(image_id, -1)  # an update of an existing member
 
     def replace_members(self, context, image_id, memberships):
         """`memberships`: [(member_id, can_share or None)]; the list becomes exactly this."""
         image = self._image_to_share(context, image_id, 'modify_member')
         self._check_quota(len(memberships))
         wanted = dict(memberships)
+        self._count_members(image_id, len(wanted), absolute=True)
         for existing in self.catalog.members_of(image_id):
             if existing['member_id'] not in wanted:
                 self.catalog.delete_member(image_id, existing['member_id'])
@@ -39,6 +44,7 @@ class MemberService:
         self._image_to_share(context, image_id, 'delete_member')
         if not self.catalog.delete_member(image_id, member):
             raise NotFound('Membership could not be found.')
+        self._count_members(image_id, -1)
 
     def shared_images(self, context, member):
         """[{image_id, can_share}] of `member`'s memberships the caller may see (§14.5)."""
@@ -71,6 +77,17 @@ class MemberService:
     def _member_can_share(self, context, image_id):
         membership = self.catalog.get_member(image_id, context.tenant)
         return membership is not None and membership['can_share']
+
+    def _count_members(self, image_id, change, check=False, absolute=False):
+        def count(current_image):
+            known = current_image.get('member_count')
+            if known is None:   # images from before the counter: count the rows once
+                known = len(self.catalog.members_of(image_id))
+            wanted = change if absolute else max(known + change, 0)
+            if check:
+                self._check_quota(wanted)
+            return dict(current_image, member_count=wanted)
+        self.images.change(image_id, count)
 
     @staticmethod
     def _check_quota(count):

@@ -15,7 +15,7 @@ from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
                                        ImageMemberModel, ImageModel)
 
 _STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'sha256', 'pending_upload',
-                                  'purge_at')
+                                  'purge_at', 'member_count')
 PENDING_PARTITION = 'upload'
 _BATCH_GET_MAX = 100
 
@@ -185,7 +185,8 @@ class ImageCatalog:
             member, scan_index_forward=False)]
 
     def put_member(self, image, member, can_share=None):
-        """Create the membership, or change `can_share` of an existing one if given."""
+        """Create the membership (-> True), or change `can_share` of an existing one if
+        given (-> False)."""
         now = now_string()
         while True:
             try:
@@ -193,18 +194,18 @@ class ImageCatalog:
                                  created_at=now, updated_at=now,
                                  image_created_key=created_key(image)).save(
                     condition=ImageMemberModel.member.does_not_exist())
-                return
+                return True
             except PutError as error:
                 if not _is_condition_failure(error):
                     raise
             if can_share is None:
-                return
+                return False
             try:
                 ImageMemberModel(image['id'], member).update(
                     actions=[ImageMemberModel.can_share.set(bool(can_share)),
                              ImageMemberModel.updated_at.set(now)],
                     condition=ImageMemberModel.member.exists())
-                return
+                return False
             except UpdateError as error:  # removed in between: create it again
                 if not _is_condition_failure(error):
                     raise

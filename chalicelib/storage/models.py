@@ -94,6 +94,7 @@ class ImageModel(Model):
     sha256 = UnicodeAttribute(null=True)
     cached_location = UnicodeAttribute(null=True)  # bucket copy of an external location
     purge_at = NumberAttribute(null=True)   # DynamoDB TTL: when a deleted record may go
+    member_count = NumberAttribute(null=True)  # holds the member quota under races
     # A presigned upload in progress: mode, upload_id, size, checksum, expires_at...
     pending_upload = MapAttribute(null=True)
     # Index keys, derived from the fields above on every write.
