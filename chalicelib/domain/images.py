@@ -170,6 +170,9 @@ class ImageService:
 
         def apply(current_image):
             self._check_updatable(context, current_image, meta)
+            if data is not None and (current_image['status'] != im.QUEUED
+                                     or current_image['pending_upload']):
+                raise Conflict('Cannot upload to an unqueued image')
             for field in im.UPDATABLE_FIELDS:
                 if field in meta:
                     current_image[field] = meta[field]

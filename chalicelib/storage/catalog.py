@@ -5,6 +5,8 @@ change only if the item is still the version that was read (optimistic
 locking), so racing requests never both win and no update is lost.
 """
 import itertools
+import random
+import time
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
@@ -81,13 +83,16 @@ class ImageCatalog:
             raise
         return _to_dict(model)
 
-    def update(self, image_id, change, attempts=20):
+    def update(self, image_id, change, attempts=60):
         """Read the image, let `change(image)` return its new state, write it back.
 
-        The write holds only if nobody wrote in between; otherwise read and
-        apply `change` again. `change` may raise to refuse.
+        The write holds only if nobody wrote in between; otherwise wait a little
+        (jittered, growing) and apply `change` to the fresh record. `change` may
+        raise to refuse.
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** min(attempt, 6))))
             current = self.get(image_id)
             if current is None:
                 raise ImageMissing(image_id)

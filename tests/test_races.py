@@ -1,0 +1,77 @@
+"""Races through the service layer (many threads, one image), counted not timed."""
+import io
+import threading
+
+import boto3
+
+from chalicelib.api.common import image_service
+from chalicelib.config import settings
+from chalicelib.domain.context import from_identity
+from chalicelib.domain.errors import Conflict, GlanceError
+from chalicelib.domain.images import ImageData
+from tests.helpers import create_image, tenant
+from tests.test_api_uploads import atomic_dynamodb  # noqa: F401 - a fixture
+
+A = tenant('tenant-a')
+OWNER = from_identity('tenant-a', 'user-a', ['member'])
+
+
+def race(count, call):
+    """Run call(n) in `count` threads at once; -> outcomes (result or exception)."""
+    barrier, outcomes, lock = threading.Barrier(count), [], threading.Lock()
+
+    def run(n):
+        barrier.wait()
+        try:
+            outcome = call(n)
+        except Exception as error:  # noqa: BLE001 - the assertions classify them
+            outcome = error
+        with lock:
+            outcomes.append(outcome)
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return outcomes
+
+
+def test_fifty_inline_uploads_to_one_queued_image(client, atomic_dynamodb):  # noqa: F811
+    _, image = create_image(client, A)
+
+    def upload(n):
+        data = ImageData(io.BytesIO(b'%04d' % n * 256), 'application/octet-stream', 1024)
+        return image_service().update(OWNER, image['id'], {}, data)
+    outcomes = race(50, upload)
+    winners = [o for o in outcomes if isinstance(o, dict)]
+    assert len(winners) == 1 and winners[0]['status'] == 'active'
+    assert all(isinstance(o, Conflict) for o in outcomes if not isinstance(o, dict))
+    listed = boto3.client('s3', region_name='us-east-1').list_objects_v2(
+        Bucket=settings().image_bucket)
+    assert [o['Key'] for o in listed['Contents']] == ['images/%s' % image['id']]
+    assert listed['Contents'][0]['Size'] == 1024
+
+
+def test_hundred_property_updates_lose_nothing(client, atomic_dynamodb):  # noqa: F811
+    _, image = create_image(client, A)
+
+    def set_property(n):
+        return image_service().update(OWNER, image['id'],
+                                      {'properties': {'p%03d' % n: str(n)}},
+                                      purge_props=False)
+    outcomes = race(100, set_property)
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    final = image_service().show(OWNER, image['id'])
+    assert final['properties'] == {'p%03d' % n: str(n) for n in range(100)}
+
+
+def test_delete_racing_downloads_never_500(client, atomic_dynamodb):  # noqa: F811
+    _, image = create_image(client, A, data=b'z' * 2048)
+
+    def delete_or_download(n):
+        if n == 0:
+            return image_service().delete(OWNER, image['id'])
+        return image_service().download(OWNER, image['id'])
+    outcomes = race(20, delete_or_download)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert all(isinstance(e, GlanceError) and 400 <= e.code < 500 for e in errors), errors
