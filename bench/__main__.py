@@ -1,3 +1,5 @@
-from bench import list_reads
+from bench import cold_start, list_reads
 
 list_reads.main()
+print()
+cold_start.main()
