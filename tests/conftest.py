@@ -60,3 +60,20 @@ def client(aws):
     from app import app
     with Client(app, stage_name='test', project_dir=PROJECT_DIR) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def atomic_aws(monkeypatch):
+    """DynamoDB and S3 apply each request atomically; moto does not lock, so two
+    threads can both pass one conditional write, or a GetObject can read a key that
+    a DeleteObject is tearing down. Serialize moto's requests, as the real services
+    behave, so that race tests test the service and not moto."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+    lock, original = threading.RLock(), BotocoreStubber.process_request
+
+    def atomic(self, request):
+        with lock:
+            return original(self, request)
+    monkeypatch.setattr(BotocoreStubber, 'process_request', atomic)

@@ -1138,29 +1138,13 @@ def _race(count, call):
     return outcomes
 
 
-@pytest.fixture
-def atomic_dynamodb(monkeypatch):
-    """DynamoDB applies a conditional write atomically; moto's backend does not lock,
-    so two threads can both pass the same condition. Serialize its writes, as the
-    real service does, so that the races below test the service and not moto."""
-    from moto.dynamodb.models import DynamoDBBackend
-    lock = threading.RLock()
-    for name in ('put_item', 'update_item', 'delete_item', 'transact_write_items'):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, __original=original, **kwargs):
-            with lock:
-                return __original(self, *args, **kwargs)
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 def owner_context():
     from chalicelib.domain.context import from_identity
     return from_identity('tenant-a', 'user-a', ['member'])
 
 
 def test_twenty_concurrent_completes_have_exactly_one_winner(client, world,
-                                                            atomic_dynamodb):
+                                                            atomic_aws):
     from chalicelib.api.common import upload_service
     data = b'c' * PART + b'd' * 100
     image = queued_image(client)
@@ -1177,7 +1161,7 @@ def test_twenty_concurrent_completes_have_exactly_one_winner(client, world,
 
 
 def test_twenty_concurrent_reservations_have_exactly_one_winner(client, world,
-                                                               atomic_dynamodb):
+                                                               atomic_aws):
     from chalicelib.api.common import upload_service
     image = queued_image(client)
     outcomes = _race(20, lambda: upload_service().reserve(

@@ -6,13 +6,12 @@ from chalicelib.domain.context import from_identity
 from chalicelib.domain.errors import RequestEntityTooLarge
 from chalicelib.storage.models import ImageMemberModel
 from tests.helpers import create_image, tenant
-from tests.test_api_uploads import atomic_dynamodb  # noqa: F401 - a fixture
 
 A = tenant('tenant-a')
 
 
 def test_concurrent_member_adds_stop_at_the_quota(client, settings_override,
-                                                 atomic_dynamodb):  # noqa: F811
+                                                 atomic_aws):
     settings_override(image_member_quota=5)
     _, image = create_image(client, A)
     owner = from_identity('tenant-a', 'user-a', ['member'])
