@@ -88,6 +88,19 @@ class LocalRuntime:
                 process.wait(timeout=STOP_TIMEOUT)
         self.log.close()
 
+    @property
+    def aws_endpoint(self):
+        """The AWS endpoint (the embedded moto server) the runtime prints at start."""
+        import re
+        match = re.search(r'AWS at (http://[0-9.:]+)', self.output_from_start())
+        if match is None:
+            raise RuntimeError('the runtime did not say where its AWS is:\n' + self.output())
+        return match.group(1)
+
+    def output_from_start(self):
+        with open(self.log.name, encoding='utf-8', errors='replace') as log:
+            return log.read(20000)
+
     def output(self):
         try:
             with open(self.log.name, encoding='utf-8', errors='replace') as log:
