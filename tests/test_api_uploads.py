@@ -1143,31 +1143,31 @@ def owner_context():
     return from_identity('tenant-a', 'user-a', ['member'])
 
 
-def test_twenty_concurrent_completes_have_exactly_one_winner(client, world,
-                                                            atomic_aws):
+def test_fifty_concurrent_completes_have_exactly_one_winner(client, world, atomic_aws):
     from chalicelib.api.common import upload_service
     data = b'c' * PART + b'd' * 100
     image = queued_image(client)
     upload = reservation(client, image['id'], size=len(data), part_size=PART)
     put_parts(world, upload, data)
-    outcomes = _race(20, lambda: upload_service().complete(owner_context(), image['id']))
+    outcomes = _race(50, lambda: upload_service().complete(owner_context(), image['id']))
     kinds = sorted(kind for kind, _ in outcomes)
-    assert kinds == ['conflict'] * 19 + ['ok'], [o for o in outcomes if o[0] != 'conflict']
+    assert kinds == ['conflict'] * 49 + ['ok'], [o for o in outcomes if o[0] != 'conflict']
     assert status_of(client, image['id']) == 'saving'
     world.pump()
     meta = admin_view(client, image['id'])
     assert (meta['x-image-meta-status'], meta['x-image-meta-checksum']) == (
         'active', md5(data))
+    assert world.keys() == ['images/%s' % image['id']] and not world.multipart_uploads()
+    assert world.object('images/%s' % image['id']) == data
 
 
-def test_twenty_concurrent_reservations_have_exactly_one_winner(client, world,
-                                                               atomic_aws):
+def test_fifty_concurrent_reservations_have_exactly_one_winner(client, world, atomic_aws):
     from chalicelib.api.common import upload_service
     image = queued_image(client)
-    outcomes = _race(20, lambda: upload_service().reserve(
+    outcomes = _race(50, lambda: upload_service().reserve(
         owner_context(), image['id'], PART + 1, None, PART))
     kinds = sorted(kind for kind, _ in outcomes)
-    assert kinds == ['conflict'] * 19 + ['ok'], [o for o in outcomes if o[0] != 'conflict']
+    assert kinds == ['conflict'] * 49 + ['ok'], [o for o in outcomes if o[0] != 'conflict']
     winner = next(result for kind, result in outcomes if kind == 'ok')
     assert world.multipart_uploads() == [('uploads/%s' % image['id'], winner['upload_id'])]
     assert pending_upload_of(image['id'])['upload_id'] == winner['upload_id']
