@@ -53,13 +53,14 @@ def test_fifty_inline_uploads_to_one_queued_image(client, atomic_aws):
 
 def test_hundred_property_updates_lose_nothing(client, atomic_aws):
     _, image = create_image(client, A)
+    clients = [from_identity('tenant-a', 'user-%d' % n, ['member']) for n in range(5)]
 
     def set_property(n):
         # Under this much contention a request may run out of retries: it gets a
         # clean 409 and changes nothing, and a client retries it, as this one does.
         for _ in range(20):
             try:
-                return image_service().update(OWNER, image['id'],
+                return image_service().update(clients[n % len(clients)], image['id'],
                                               {'properties': {'p%03d' % n: str(n)}},
                                               purge_props=False)
             except Conflict:
