@@ -10,11 +10,13 @@ from chalicelib.api import wire
 from chalicelib.config import settings
 from chalicelib.domain import context as ctx
 from chalicelib.domain.errors import (GlanceError, MethodNotAllowed,
-                                      RequestHeaderFieldsTooLarge, Unauthorized)
+                                      RequestHeaderFieldsTooLarge, ServiceUnavailable,
+                                      Unauthorized)
 from chalicelib.domain.images import ImageData, ImageService
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.uploads import UploadService
 from chalicelib.domain.policy import Policy
+from chalicelib.domain.ports import BlobStoreError, CatalogUnavailable
 
 LOG = logging.getLogger(__name__)
 MAX_REQUEST_ID_LENGTH = 64
@@ -167,6 +169,12 @@ def v1_view(blueprint, path, methods, authorizer=None):
             except GlanceError as error:
                 response = wire.error_response(error, request.headers.get('accept'),
                                                request.method)
+            except (CatalogUnavailable, BlobStoreError) as error:  # the request may be retried
+                LOG.warning('%s %s: %s', request.method, path, error)
+                response = wire.error_response(ServiceUnavailable(
+                    'The image %s is unavailable; try again later.'
+                    % ('catalog' if isinstance(error, CatalogUnavailable) else 'store')),
+                    request.headers.get('accept'), request.method)
             except Exception:  # noqa: BLE001 - the client gets Glance's 500, we get the trace
                 LOG.exception('unexpected error in %s %s', request.method, path)
                 response = wire.error_response(GlanceError(), request.headers.get('accept'),

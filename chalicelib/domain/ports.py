@@ -9,6 +9,11 @@ class ImageMissing(Exception):
     pass
 
 
+class CatalogUnavailable(Exception):
+    """The catalog (DynamoDB) refused or could not be reached: throttled, erring,
+    unreachable. A write that failed so may still have been applied (a lost answer)."""
+
+
 class ConcurrentUpdate(Exception):
     """The item kept changing under us; gave up rather than overwrite."""
 

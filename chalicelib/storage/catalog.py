@@ -4,15 +4,20 @@ Every write is conditional: a create only if the id was never used, every
 change only if the item is still the version that was read (optimistic
 locking), so racing requests never both win and no update is lost.
 """
+import functools
 import itertools
 import random
 import time
+import types
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import (DeleteError, DoesNotExist, PutError,
+                                 PynamoDBConnectionError, UpdateError)
 
 from chalicelib.domain.image_meta import (IMAGE_FIELDS, created_key, is_listed_by_default,
                                           now_string)
-from chalicelib.domain.ports import ConcurrentUpdate, ImageExists, ImageMissing
+from chalicelib.domain.ports import (CatalogUnavailable, ConcurrentUpdate, ImageExists,
+                                     ImageMissing)
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
                                        ImageMemberModel, ImageModel)
 
@@ -20,6 +25,37 @@ _STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'sha256', 'pendi
                                   'purge_at', 'member_count')
 PENDING_PARTITION = 'upload'
 _BATCH_GET_MAX = 100
+
+
+_UNAVAILABLE = (PynamoDBConnectionError, BotoCoreError, ClientError)
+
+
+def _reported(method):
+    """PynamoDB's failures to reach or use a table as CatalogUnavailable, also those
+    raised while a listing is iterated."""
+    def translated(iterator):
+        try:
+            yield from iterator
+        except _UNAVAILABLE as error:
+            raise CatalogUnavailable(str(error)) from error
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            result = method(*args, **kwargs)
+        except _UNAVAILABLE as error:
+            raise CatalogUnavailable(str(error)) from error
+        return translated(result) if isinstance(result, types.GeneratorType) else result
+    return call
+
+
+def _reporting_unavailable(cls):
+    """Every public method of the catalog through _reported: the one place where a
+    throttled, erring or unreachable DynamoDB becomes the domain's CatalogUnavailable."""
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith('_'):
+            setattr(cls, name, _reported(member))
+    return cls
 
 
 def _is_condition_failure(error):
@@ -65,6 +101,7 @@ def _to_model(image):
     return model
 
 
+@_reporting_unavailable
 class ImageCatalog:
     # -- images -------------------------------------------------------------
     def get(self, image_id):
