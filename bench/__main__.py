@@ -1,5 +1,37 @@
-from bench import cold_start, list_reads
+"""`python -m bench [group ...]`: every group, or the ones named.
 
-list_reads.main()
-print()
-cold_start.main()
+Groups: costs (DynamoDB requests per operation), cold (cold start, package size),
+datapath (MB/s of inline, presigned and raw S3 transfers), load (requests/s under
+locust). Each prints its table and updates bench/results/bench.json.
+"""
+import importlib
+import sys
+import time
+
+GROUPS = {
+    'costs': 'bench.operation_costs',
+    'cold': 'bench.cold_start',
+    'datapath': 'bench.datapath',
+    'load': 'bench.load',
+}
+
+
+def main(argv):
+    names = argv or list(GROUPS)
+    unknown = [name for name in names if name not in GROUPS]
+    if unknown:
+        sys.exit('unknown group(s) %s; choose from: %s' % (', '.join(unknown), ', '.join(GROUPS)))
+    started = time.monotonic()
+    for name in names:
+        group_started = time.monotonic()
+        importlib.import_module(GROUPS[name]).main()
+        print('[%s: %.0f s]' % (name, time.monotonic() - group_started))
+        print(flush=True)
+    seconds = time.monotonic() - started
+    if not argv:
+        from bench.report import save_run
+        save_run(seconds, names)
+    print('bench: %s in %.0f s; results in bench/results/bench.json' % (', '.join(names), seconds))
+
+
+main(sys.argv[1:])
