@@ -15,8 +15,8 @@ from chalicelib.domain.errors import (BadRequest, Conflict, Forbidden, NotFound,
 from chalicelib.domain.listing import parse_list_params, select_page
 from chalicelib.domain.visibility import can_modify, can_see
 from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
-                                     ConcurrentUpdate, ImageExists, ImageMissing,
-                                     SourceNotFound, SourceUnavailable)
+                                     CatalogUnavailable, ConcurrentUpdate, ImageExists,
+                                     ImageMissing, SourceNotFound, SourceUnavailable)
 
 OCTET_STREAM = 'application/octet-stream'
 
@@ -328,6 +328,15 @@ class ImageService:
         try:
             return self.change(image_id, activate)
         except PreconditionFailed:
+            self._discard(blob)
+            raise
+        except CatalogUnavailable:
+            # Not left `saving` with bytes no record points at: killed and the bytes
+            # dropped, unless the write landed and only its answer was lost.
+            current = self.kill(image_id)
+            if current is not None and current['status'] == im.ACTIVE and \
+                    current['location'] == blob.location:
+                return current
             self._discard(blob)
             raise
 
