@@ -239,6 +239,7 @@ def _changes_filter(catalog, context, query):
         return lambda image: True
     shared = set()
     if context.tenant is not None:
-        shared = {image['id'] for image in catalog.images_of(('shared', context.tenant))}
+        shared = {image['id'] for image in catalog.images_of(('shared', context.tenant))
+                  if not image['deleted']}  # rows a failed delete left over
     return lambda image: (image['is_public'] or image['id'] in shared
                           or (context.tenant is not None and image['owner'] == context.tenant))

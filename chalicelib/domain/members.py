@@ -1,8 +1,11 @@
 """Image memberships (spec §14): who may share, member lists, shared images."""
+import contextlib
+
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import (NotFound, RequestEntityTooLarge,
+from chalicelib.domain.errors import (Conflict, NotFound, RequestEntityTooLarge,
                                       Unauthorized)
+from chalicelib.domain.ports import CatalogUnavailable
 from chalicelib.domain.visibility import can_modify
 
 
@@ -24,38 +27,50 @@ class MemberService:
         # The quota is held by a counter on the image, checked and raised in one
         # conditional write, so racing adds never pass it (checked before the
         # existing-member lookup, as the reference does).
-        self._count_members(image_id, +1, check=True)
-        if not self.catalog.put_member(image, member, can_share):
-            self._count_members(image_id, -1)  # an update of an existing member
+        with self._recounted_on_failure(image_id):
+            self._count_members(image_id, +1, check=True)
+            if not self.catalog.put_member(image, member, can_share):
+                self._count_members(image_id, -1)  # an update of an existing member
 
     def replace_members(self, context, image_id, memberships):
         """`memberships`: [(member_id, can_share or None)]; the list becomes exactly this."""
         image = self._image_to_share(context, image_id, 'modify_member')
         self._check_quota(len(memberships))
         wanted = dict(memberships)
-        self._count_members(image_id, len(wanted), absolute=True)
-        for existing in self.catalog.members_of(image_id):
-            if existing['member_id'] not in wanted:
-                self.catalog.delete_member(image_id, existing['member_id'])
-        for member, can_share in wanted.items():
-            self.catalog.put_member(image, member, can_share)
+        with self._recounted_on_failure(image_id):  # not atomic; a retry completes it
+            self._count_members(image_id, len(wanted), absolute=True)
+            for existing in self.catalog.members_of(image_id):
+                if existing['member_id'] not in wanted:
+                    self.catalog.delete_member(image_id, existing['member_id'])
+            for member, can_share in wanted.items():
+                self.catalog.put_member(image, member, can_share)
 
     def remove_member(self, context, image_id, member):
         self._image_to_share(context, image_id, 'delete_member')
-        if not self.catalog.delete_member(image_id, member):
+        with self._recounted_on_failure(image_id):
+            found = self.catalog.delete_member(image_id, member)
+        if not found:
             raise NotFound('Membership could not be found.')
-        self._count_members(image_id, -1)
+        try:
+            self._count_members(image_id, -1)
+        except CatalogUnavailable:  # the membership is gone all the same
+            self._forget_count(image_id)
 
     def shared_images(self, context, member):
         """[{image_id, can_share}] of `member`'s memberships the caller may see (§14.5)."""
+        if not (context.is_admin or context.tenant is not None):
+            return []
         memberships = self.catalog.memberships_of(member)
-        if context.is_admin or context.tenant == member:
-            return memberships
-        if context.tenant is None:
+        if not memberships:
             return []
         images = self.catalog.get_many(m['image_id'] for m in memberships)
-        return [m for m in memberships
-                if m['image_id'] in images and images[m['image_id']]['owner'] == context.tenant]
+        # Memberships of deleted images are gone (§14.5), even rows a delete failed
+        # to remove.
+        memberships = [m for m in memberships if m['image_id'] in images
+                       and not images[m['image_id']]['deleted']]
+        if context.is_admin or context.tenant == member:
+            return memberships
+        return [m for m in memberships if images[m['image_id']]['owner'] == context.tenant]
 
     # -- shared checks --------------------------------------------------------------
     def _live_visible_image(self, context, image_id):
@@ -88,6 +103,23 @@ class MemberService:
                 self._check_quota(wanted)
             return dict(current_image, member_count=wanted)
         self.images.change(image_id, count)
+
+    @contextlib.contextmanager
+    def _recounted_on_failure(self, image_id):
+        """Rows and their count are separate writes: when one fails half-way, forget
+        the count, and the next change counts the rows."""
+        try:
+            yield
+        except CatalogUnavailable:
+            self._forget_count(image_id)
+            raise
+
+    def _forget_count(self, image_id):
+        try:
+            self.images.change(image_id, lambda current_image: dict(
+                current_image, member_count=None))
+        except (CatalogUnavailable, Conflict, NotFound):
+            pass  # the count stays off until a PUT of the whole list sets it again
 
     @staticmethod
     def _check_quota(count):
