@@ -3,6 +3,7 @@
 Works on image dicts; storage comes in as a catalog and a blob store.
 """
 import dataclasses
+import logging
 import time
 import urllib.parse
 import uuid
@@ -18,6 +19,7 @@ from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
                                      CatalogUnavailable, ConcurrentUpdate, ImageExists,
                                      ImageMissing, SourceNotFound, SourceUnavailable)
 
+LOG = logging.getLogger(__name__)
 OCTET_STREAM = 'application/octet-stream'
 
 
@@ -208,6 +210,7 @@ class ImageService:
         image = self.get_visible(context, image_id)
         deleting_status = (im.PENDING_DELETE if settings().delayed_delete and image['location']
                            else im.DELETED)
+        stamp = im.now_string()
 
         def mark_deleted(current_image):
             if current_image['protected']:
@@ -218,15 +221,19 @@ class ImageService:
                 raise NotFound('Image %s not found.' % image_id)
             if not can_modify(context, current_image):
                 raise Forbidden('Forbidden to delete image: %s' % image_id)
-            now = im.now_string()
-            current_image.update(status=deleting_status, deleted=True, deleted_at=now,
-                                 updated_at=now, pending_upload=None)
+            current_image.update(status=deleting_status, deleted=True, deleted_at=stamp,
+                                 updated_at=stamp, pending_upload=None)
             retention = settings().deleted_retention_days
             if retention > 0:  # the table's TTL removes the record then; its id may return
                 current_image['purge_at'] = int(time.time()) + retention * 86400
             return current_image
 
-        deleted = self.change(image_id, mark_deleted)
+        try:
+            deleted = self.change(image_id, mark_deleted)
+        except CatalogUnavailable:
+            deleted = self.landed(image_id, stamp)
+            if deleted is None:
+                raise
         pending = image.get('pending_upload')
         if pending and pending.get('upload_id'):
             self._abort_upload(pending)
@@ -235,11 +242,19 @@ class ImageService:
             try:
                 self.blobs.delete(location)
             except BlobStoreError:
-                self.change(image_id, lambda current_image: dict(
-                    current_image, status=image['status'], deleted=False, deleted_at=None))
+                if self._gone(location):   # deleted, only the answer was lost
+                    continue
+                self.change(image_id, lambda current_image: dict(  # and no TTL expiry
+                    current_image, status=image['status'], deleted=False, deleted_at=None,
+                    purge_at=None))
                 raise ServiceUnavailable('The image store is unavailable; '
                                          'the image was not deleted.') from None
-        self.catalog.remove_members(image_id)
+        try:
+            self.catalog.remove_members(image_id)
+        except CatalogUnavailable:
+            # The image is deleted and its data gone; rows left over are never shown
+            # (shared images and listings skip deleted images).
+            LOG.warning('memberships of deleted image %s left over', image_id)
         return deleted
 
     # -- deactivation (the v2 image actions, offered under v1) ---------------------
@@ -286,12 +301,18 @@ class ImageService:
             self.kill(image_id)
             raise self._quota_exceeded(declared or data.length, remaining)
 
+        stamp = im.now_string()
+
         def start_saving(current_image):
             if current_image['status'] != im.QUEUED or current_image['pending_upload']:
                 raise Conflict('Cannot upload to an unqueued image')
-            return dict(current_image, status=im.SAVING, updated_at=im.now_string())
+            return dict(current_image, status=im.SAVING, updated_at=stamp)
 
-        self.change(image_id, start_saving)
+        try:
+            self.change(image_id, start_saving)
+        except CatalogUnavailable:
+            self.take_back(image_id, stamp, status=im.QUEUED)
+            raise
         cap = settings().image_size_cap
         limit = min(cap, inline_limit + 1) if remaining is None else \
             min(cap, remaining, inline_limit + 1)
@@ -307,6 +328,7 @@ class ImageService:
                 'Denying attempt to upload image larger than %d bytes.' % cap) from None
         except BlobStoreError:
             self.kill(image_id)
+            self._discard(self.blobs.key_for(image_id))  # in case it was stored all the same
             raise ServiceUnavailable('The image store is unavailable.') from None
         mismatch = None
         if declared is not None and declared != blob.size:
@@ -316,7 +338,7 @@ class ImageService:
             mismatch = ('Supplied checksum (%s) and checksum generated from uploaded '
                         'image (%s)' % (image['checksum'], blob.md5))
         if mismatch:
-            self._discard(blob)
+            self._discard(blob.location)
             self.kill(image_id)
             raise BadRequest("%s did not match. Setting image status to 'killed'." % mismatch)
 
@@ -328,7 +350,7 @@ class ImageService:
         try:
             return self.change(image_id, activate)
         except PreconditionFailed:
-            self._discard(blob)
+            self._discard(blob.location)
             raise
         except CatalogUnavailable:
             # Not left `saving` with bytes no record points at: killed and the bytes
@@ -337,7 +359,7 @@ class ImageService:
             if current is not None and current['status'] == im.ACTIVE and \
                     current['location'] == blob.location:
                 return current
-            self._discard(blob)
+            self._discard(blob.location)
             raise
 
     def _abort_upload(self, pending):
@@ -346,9 +368,9 @@ class ImageService:
         except BlobStoreError:
             pass  # the bucket's lifecycle rule aborts it
 
-    def _discard(self, blob):
+    def _discard(self, location):
         try:
-            self.blobs.delete(blob.location)
+            self.blobs.delete(location)
         except BlobStoreError:
             pass  # an orphan object, never served: no record points at it
 
@@ -364,7 +386,31 @@ class ImageService:
         except (ImageMissing, ConcurrentUpdate):
             return None
 
+    def _gone(self, location):
+        try:
+            return self.blobs.size_of(location) is None
+        except BlobStoreError:
+            return False
+
     # -- shared checks ----------------------------------------------------------------
+    def landed(self, image_id, stamp):
+        """After a write failed with CatalogUnavailable: the record if the write landed
+        all the same (only its answer was lost), known by the `updated_at` it set."""
+        try:
+            current = self.catalog.get(image_id)
+        except CatalogUnavailable:
+            return None
+        return current if current is not None and current['updated_at'] == stamp else None
+
+    def take_back(self, image_id, stamp, **fields):
+        """After a write failed with CatalogUnavailable: if it landed all the same (the
+        record still has the `updated_at` it set), set `fields` back. Best effort."""
+        try:
+            self.catalog.update(image_id, lambda current_image: dict(
+                current_image, **fields) if current_image['updated_at'] == stamp else None)
+        except (CatalogUnavailable, ImageMissing, ConcurrentUpdate):
+            pass
+
     def change(self, image_id, change):
         """catalog.update with the domain's errors."""
         try:
@@ -480,7 +526,7 @@ class ImageService:
             return None if keep_location else self.kill(image_id)
         declared = image['size']
         if declared and declared != blob.size and not keep_location:
-            self._discard(blob)
+            self._discard(blob.location)
             return self.kill(image_id)
 
         def finish(current_image):
@@ -494,7 +540,7 @@ class ImageService:
         try:
             return self.change(image_id, finish)
         except Conflict:
-            self._discard(blob)
+            self._discard(blob.location)
             return None
 
     def remaining_quota(self, image):
