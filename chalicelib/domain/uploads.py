@@ -13,7 +13,8 @@ from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from chalicelib.domain.images import activated
-from chalicelib.domain.ports import BlobMissing, BlobStoreError, BlobTooLarge
+from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
+                                     CatalogUnavailable)
 from chalicelib.domain.visibility import can_modify
 
 SINGLE, MULTIPART = 'single', 'multipart'
@@ -58,20 +59,26 @@ class UploadService:
                   'expires_at': _later(settings().upload_timeout), 'upload_id': None}
         if mode == MULTIPART:
             upload['upload_id'] = self._store(self.blobs.create_multipart, key)
+        stamp = im.now_string()
 
         def take(current_image):
             if current_image['status'] != im.QUEUED or current_image['pending_upload']:
                 raise Conflict('Cannot upload to an unqueued image, or one with an upload '
                                'in progress')
             return dict(current_image, pending_upload=upload, size=size, checksum=checksum,
-                        updated_at=im.now_string())
+                        updated_at=stamp)
         try:
             image = self.images.change(image_id, take)
         except Conflict:
             if upload['upload_id']:
                 self.blobs.abort_multipart(key, upload['upload_id'])
             raise
-        return self.describe(image)
+        except CatalogUnavailable:
+            image = self.images.landed(image_id, stamp)
+            if image is None:   # not recorded: no one would ever complete or abort it
+                self._abort(upload)
+                raise
+        return self.describe(image, fresh=True)
 
     def show(self, context, image_id):
         """The reservation: parts already uploaded and fresh URLs for the rest."""
@@ -96,22 +103,40 @@ class UploadService:
                 raise Conflict('Parts %s of image %s are not uploaded yet; GET the upload '
                                'for their URLs' % (', '.join(map(str, missing)), image_id))
 
+        stamp = im.now_string()
+
         def start_saving(current_image):
             pending = current_image['pending_upload']
             if current_image['status'] != im.QUEUED or not pending or \
                     pending.get('upload_id') != upload['upload_id']:
                 raise Conflict('The upload of image %s is already completed' % image_id)
-            return dict(current_image, status=im.SAVING, updated_at=im.now_string())
-        image = self.images.change(image_id, start_saving)
+            return dict(current_image, status=im.SAVING, updated_at=stamp)
+        try:
+            image = self.images.change(image_id, start_saving)
+        except CatalogUnavailable:   # queued again, so that completing may be retried
+            self.images.take_back(image_id, stamp, status=im.QUEUED)
+            raise
         if upload['mode'] == MULTIPART:
             try:
                 done = parts or self.blobs.list_parts(upload['key'], upload['upload_id'])
                 self.blobs.complete_multipart(upload['key'], upload['upload_id'], done)
-            except (BlobMissing, BlobStoreError):
+            except BlobMissing:
                 self._discard(upload)
-                self.images.kill(image_id)
+                self.images.kill(image_id, also={'pending_upload': None})
                 raise BadRequest('The parts of image %s could not be assembled; the image '
                                  "is now 'killed'." % image_id) from None
+            except BlobStoreError:
+                # The parts are still in S3: queued again with the reservation, so
+                # that completing may be retried (if S3 did assemble them, its
+                # event finalizes the image all the same).
+                self.images.change(image_id, lambda current_image: dict(
+                    current_image, status=im.QUEUED, updated_at=im.now_string())
+                    if current_image['status'] == im.SAVING and (current_image[
+                        'pending_upload'] or {}).get('upload_id') == upload['upload_id']
+                    else None)
+                raise ServiceUnavailable('The image store is unavailable; the upload of '
+                                         'image %s was not completed, try again.'
+                                         % image_id) from None
         return image
 
     def abort(self, context, image_id):
@@ -126,7 +151,8 @@ class UploadService:
         self.images.change(image_id, release)
         self._discard(upload)
 
-    def describe(self, image):
+    def describe(self, image, fresh=False):
+        """The reservation for the client; `fresh`: just made, no part uploaded yet."""
         upload, expiry = image['pending_upload'], settings().presign_expiry
         described = {'image_id': image['id'], 'mode': upload['mode'], 'size': upload['size'],
                      'expires_at': upload['expires_at'],
@@ -137,7 +163,7 @@ class UploadService:
                 'Content-Length': str(upload['size'])},
                 url=self.blobs.presign_put(upload['key'], upload['size'], expiry))
             return described
-        done = {p['part_number']: p for p in self._store(
+        done = {} if fresh else {p['part_number']: p for p in self._store(
             self.blobs.list_parts, upload['key'], upload['upload_id'])}
         parts = []
         for number, part_size in _parts(upload['size'], upload['part_size']):
@@ -175,26 +201,30 @@ class UploadService:
         remaining = self.images.remaining_quota(image)
         cap = settings().image_size_cap
         limit = cap if remaining is None else min(cap, remaining)
+        location, checked = self.blobs.key_for(image_id), key
         try:
-            blob, etag = self.blobs.checksums(key, limit)
+            try:
+                blob, etag = self.blobs.checksums(key, limit)
+            except BlobMissing:
+                # Another delivery moved it already, and may have failed to record
+                # it: check the moved object and activate (the image is `saving`).
+                checked = location
+                blob, etag = self.blobs.checksums(location, limit)
         except BlobMissing:
-            if self.blobs.size_of(self.blobs.key_for(image_id)) is not None:
-                return None   # another delivery of this event already moved it
             return self.images.kill(image_id, also={'pending_upload': None})
         except BlobTooLarge:
-            self._discard(upload)
-            return self.images.kill(image_id, also={'pending_upload': None})
+            return self._refuse(image_id, upload, checked)
         if blob.size != upload['size'] or (upload['checksum'] and
                                            upload['checksum'] != blob.md5):
-            self._discard(upload)
-            return self.images.kill(image_id, also={'pending_upload': None})
+            return self._refuse(image_id, upload, checked)
 
-        try:
-            location = self.blobs.promote(key, image_id, etag)
-        except BlobMissing:   # overwritten or removed since it was verified
-            self._discard(upload)
-            return self.images.kill(image_id, also={'pending_upload': None})
-        # a BlobStoreError propagates: the event is kept and delivered again
+        if checked == key:
+            try:
+                location = self.blobs.promote(key, image_id, etag)
+            except BlobMissing:   # overwritten or removed since it was verified
+                return self._refuse(image_id, upload, key)
+        # a BlobStoreError or CatalogUnavailable propagates: the event is kept and
+        # delivered again
 
         def activate(current_image):
             if current_image['status'] != im.SAVING:
@@ -210,7 +240,10 @@ class UploadService:
         reaped = []
         for image in self.catalog.expired_uploads(now or im.now_string()):
             self._discard(image['pending_upload'])
-            self.images.kill(image['id'])
+            killed = self.images.kill(image['id'])
+            if killed is not None and killed['status'] == im.KILLED:
+                # bytes a finalizer moved and then failed to record, every delivery
+                self._discard({'key': self.blobs.key_for(image['id'])})
             self.release(image['id'])
             reaped.append(image['id'])
         return reaped
@@ -244,6 +277,22 @@ class UploadService:
         if image['status'] != im.QUEUED or not image['pending_upload']:
             raise Conflict('Image %s has no upload in progress' % image_id)
         return image
+
+    def _refuse(self, image_id, upload, checked):
+        """Kill the image; drop the upload and the object that was checked."""
+        self._discard(upload)
+        if checked != upload['key']:
+            self._discard({'key': checked})
+        return self.images.kill(image_id, also={'pending_upload': None})
+
+    def _abort(self, upload):
+        """Abort the multipart upload only (the key may hold another reservation's
+        object)."""
+        try:
+            if upload.get('upload_id'):
+                self.blobs.abort_multipart(upload['key'], upload['upload_id'])
+        except BlobStoreError:
+            pass  # left for the bucket's lifecycle rule
 
     def _discard(self, upload):
         try:

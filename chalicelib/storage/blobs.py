@@ -114,11 +114,11 @@ class ImageBlobStore:
             raise BlobStoreError(str(error)) from error
 
     # -- presigned uploads and downloads ---------------------------------------------
-    def _call(self, operation, **params):
+    def _call(self, operation, missing=('NoSuchKey', '404', 'NoSuchUpload'), **params):
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, **params)
         except ClientError as error:
-            if error.response['Error']['Code'] in ('NoSuchKey', '404', 'NoSuchUpload'):
+            if error.response['Error']['Code'] in missing:
                 raise BlobMissing(params.get('Key')) from error
             raise BlobStoreError(str(error)) from error
         except BotoCoreError as error:
@@ -157,7 +157,11 @@ class ImageBlobStore:
             marker = page['NextPartNumberMarker']
 
     def complete_multipart(self, key, upload_id, parts):
+        """BlobMissing when the upload is gone or the parts are not those uploaded
+        (wrong ETags, too small): the client's parts, not the store, are at fault."""
         self._call('complete_multipart_upload', Key=key, UploadId=upload_id,
+                   missing=('NoSuchKey', '404', 'NoSuchUpload', 'InvalidPart',
+                            'InvalidPartOrder', 'EntityTooSmall'),
                    MultipartUpload={'Parts': [
                        {'PartNumber': p['part_number'], 'ETag': p['etag']}
                        for p in sorted(parts, key=lambda p: p['part_number'])]})
