@@ -171,6 +171,12 @@ def main():
                  'public, tenant-s is a member of every 5th;',
                  'default page 25 images; "items" = items DynamoDB read (Query/Scan '
                  'ScannedCount, GetItem/BatchGetItem found);',
+                 'grow with the catalog by design: a filter the indexes do not serve reads '
+                 'the caller\'s visible set until the page is full (name= matches one image '
+                 'here),',
+                 'and /v1/shared-images is unpaged in v1 (every membership of the tenant); the '
+                 'shared-with-me page reads up to limit+1 per source (tenant-s has 20 '
+                 'memberships at 100),',
                  'catalog filled in %.1f s (%s) and %.1f s (%s) with BatchWriteItem.'
                  % (fills[small], fmt(small), fills[large], fmt(large))])
     save('costs', {'catalog_sizes': list(SIZES), 'figures': figures,

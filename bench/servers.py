@@ -80,6 +80,9 @@ def _reference_answers():
         return False
 
 
+_started = []   # the reference while a reference_glance() of ours holds it
+
+
 @contextlib.contextmanager
 def reference_glance():
     """-> (base URL or None, a line saying what happened)."""
@@ -88,8 +91,9 @@ def reference_glance():
         yield None, 'reference Glance skipped: %s' % why
         return
     if _reference_answers():
-        yield REFERENCE_URL, 'reference Glance 15.0.2 (noauth) already running at %s' \
-            % REFERENCE_URL
+        yield REFERENCE_URL, 'reference Glance 15.0.2 (noauth) %s at %s' % (
+            'started by this bench run' if _started else 'already running (left running)',
+            REFERENCE_URL)
         return
     started = subprocess.run([os.path.join(REFERENCE_KIT, 'start.sh'), 'noauth'],
                              capture_output=True, text=True, timeout=180)
@@ -97,10 +101,12 @@ def reference_glance():
         yield None, 'reference Glance skipped: start.sh noauth failed: %s' % (
             (started.stdout + started.stderr).strip()[-500:])
         return
+    _started.append(REFERENCE_URL)
     try:
-        yield REFERENCE_URL, 'reference Glance 15.0.2 (noauth) started at %s for this run' \
+        yield REFERENCE_URL, 'reference Glance 15.0.2 (noauth) started by this bench run at %s' \
             % REFERENCE_URL
     finally:
+        _started.remove(REFERENCE_URL)
         subprocess.run([os.path.join(REFERENCE_KIT, 'stop.sh'), 'noauth'],
                        capture_output=True, timeout=60)
 
