@@ -31,15 +31,21 @@ def _versions(request, status_code):
 
 
 def versions_blueprint():
-    """`/versions` 200; `/` and any unknown version 300; unknown paths under v1 404."""
-    blueprint = Blueprint(__name__)
+    """`/versions` 200; `/` and any unknown version 300; unknown paths under v1 404.
 
-    @blueprint.route('/versions', methods=['GET'])
+    Whatever the request's Content-Type: chalice would answer 415 to anything but
+    JSON, where the reference answers the versions or 404.
+    """
+    blueprint = Blueprint(__name__)
+    any_body = ['*/*']
+
+    @blueprint.route('/versions', methods=['GET'], content_types=any_body)
     def versions():
         return _versions(blueprint.current_request, 200)
 
-    @blueprint.route('/versions', methods=[m for m in ALL_METHODS if m != 'GET'])
-    @blueprint.route('/', methods=list(ALL_METHODS))
+    @blueprint.route('/versions', methods=[m for m in ALL_METHODS if m != 'GET'],
+                     content_types=any_body)
+    @blueprint.route('/', methods=list(ALL_METHODS), content_types=any_body)
     def multiple_choices():
         return _versions(blueprint.current_request, 300)
 
@@ -59,7 +65,7 @@ def versions_blueprint():
     # API Gateway has no catch-all that chalice can declare: spell out the depths.
     path = '/{version}'
     for depth in range(5):
-        blueprint.route(path, methods=list(ALL_METHODS),
-                        name='unknown_path_%d' % depth)(unknown_path)
+        blueprint.route(path, methods=list(ALL_METHODS), name='unknown_path_%d' % depth,
+                        content_types=any_body)(unknown_path)
         path += '/{p%d}' % depth
     return blueprint
