@@ -22,6 +22,9 @@ BOOLEAN_FIELDS = ('is_public', 'protected', 'deleted')
 TIME_FIELDS = ('created_at', 'updated_at', 'deleted_at')
 INT32_FIELDS = ('min_disk', 'min_ram')
 INT32_MAX = 2147483647
+# size and virtual_size are BigInteger columns in the reference; a DynamoDB number
+# holds 38 digits, so larger values would fail the write instead of being refused.
+INT64_MAX = 2 ** 63 - 1
 AMAZON_FORMATS = ('aki', 'ari', 'ami')
 STORES = ('s3',)
 # Schemes an x-image-meta-location or x-glance-api-copy-from URL may use.
@@ -88,10 +91,13 @@ def validate_image_meta(meta, settings):
     for field in TIME_FIELDS:
         if meta.get(field) and parse_isotime(meta[field]) is None:
             raise BadRequest('Invalid time format for %s.' % field)
-    for field in INT32_FIELDS:
-        if (meta.get(field) or 0) > INT32_MAX:
+    for field, limit in [(f, INT32_MAX) for f in INT32_FIELDS] + [('virtual_size', INT64_MAX)]:
+        if (meta.get(field) or 0) > limit:
             raise BadRequest("Invalid value for image: '%s' value out of range, "
-                             "must not exceed %d." % (field, INT32_MAX))
+                             "must not exceed %d." % (field, limit))
+    if (meta.get('size') or 0) > INT64_MAX:  # what the size cap says (spec §8)
+        raise BadRequest('Denying attempt to upload image larger than %d bytes.'
+                         % settings.image_size_cap)
     if 'store' in meta and meta['store'] not in STORES:
         raise BadRequest('Required store %s is invalid' % meta['store'])
     return meta
