@@ -1,25 +1,34 @@
-"""Version discovery (spec §2): `/versions` 200, `/` and unknown versions 300.
+"""Version discovery (spec §2): `/versions` 200, `/` and unknown versions 300;
+and the OpenAPI description of the API at `/v1/openapi.json`.
 
 Served before identity and without a request id, as the reference does.
 """
+import functools
 import json
+import os
 
 from chalice import Blueprint, Response
 
 from chalicelib.api import wire
 from chalicelib.api.common import ALL_METHODS, request_id
 from chalicelib.config import settings
-from chalicelib.domain.errors import GlanceError, NotFound
+from chalicelib.domain.errors import GlanceError, MethodNotAllowed, NotFound
 
 V1_PREFIXES = ('v1', 'v1.0', 'v1.1')
+OPENAPI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openapi.json')
+OPENAPI_METHODS = ('GET', 'HEAD')
 
 
-def versions_document(request):
+def _base_url(request):
     base = settings().public_endpoint
     if not base:
         scheme = request.headers.get('x-forwarded-proto', 'http')
         base = '%s://%s' % (scheme, request.headers.get('host', 'localhost'))
-    href = '%s/v1/' % base.rstrip('/')
+    return base.rstrip('/')
+
+
+def versions_document(request):
+    href = '%s/v1/' % _base_url(request)
     return {'versions': [
         {'id': version, 'status': 'DEPRECATED', 'links': [{'rel': 'self', 'href': href}]}
         for version in ('v1.1', 'v1.0')]}
@@ -28,6 +37,18 @@ def versions_document(request):
 def _versions(request, status_code):
     return Response(body=json.dumps(versions_document(request)),
                     headers={'Content-Type': 'application/json'}, status_code=status_code)
+
+
+@functools.lru_cache(maxsize=1)
+def openapi_description():
+    """chalicelib/api/openapi.json, read on first use."""
+    with open(OPENAPI_FILE, encoding='utf-8') as source:
+        return json.load(source)
+
+
+def openapi_document(request):
+    """The description, its server being this service (as the versions document)."""
+    return dict(openapi_description(), servers=[{'url': _base_url(request)}])
 
 
 def versions_blueprint():
@@ -48,6 +69,19 @@ def versions_blueprint():
     @blueprint.route('/', methods=list(ALL_METHODS), content_types=any_body)
     def multiple_choices():
         return _versions(blueprint.current_request, 300)
+
+    def openapi():
+        request = blueprint.current_request
+        if request.method not in OPENAPI_METHODS:
+            return wire.error_response(
+                MethodNotAllowed(request.method, ', '.join(OPENAPI_METHODS)),
+                request.headers.get('accept'), request.method)
+        return wire.json_response(openapi_document(request))
+
+    for prefix in V1_PREFIXES:  # open, as version discovery: no identity needed
+        blueprint.route('/%s/openapi.json' % prefix, methods=list(ALL_METHODS),
+                        name='openapi_%s' % prefix.replace('.', '_'),
+                        content_types=any_body)(openapi)
 
     def unknown_path(version, **_):
         request = blueprint.current_request
