@@ -3,10 +3,24 @@ import contextlib
 
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import (Conflict, NotFound, RequestEntityTooLarge,
-                                      Unauthorized)
+from chalicelib.domain.errors import (BadRequest, Conflict, NotFound,
+                                      RequestEntityTooLarge, Unauthorized)
 from chalicelib.domain.ports import CatalogUnavailable
 from chalicelib.domain.visibility import can_modify
+
+# The reference's `member` column holds 255 characters; a DynamoDB key can be neither
+# empty nor longer than 1024 bytes, so such a member id could not be stored at all.
+MEMBER_ID_MAX = 255
+
+
+def is_member_id(member):
+    return isinstance(member, str) and 0 < len(member) <= MEMBER_ID_MAX
+
+
+def _check_member_id(member):
+    if not is_member_id(member):
+        raise BadRequest('Invalid member id: it must be 1 to %d characters long.'
+                         % MEMBER_ID_MAX)
 
 
 class MemberService:
@@ -24,6 +38,7 @@ class MemberService:
 
     def add_member(self, context, image_id, member, can_share=None):
         image = self._image_to_share(context, image_id, 'modify_member')
+        _check_member_id(member)
         # The quota is held by a counter on the image, checked and raised in one
         # conditional write, so racing adds never pass it (checked before the
         # existing-member lookup, as the reference does).
@@ -36,6 +51,8 @@ class MemberService:
         """`memberships`: [(member_id, can_share or None)]; the list becomes exactly this."""
         image = self._image_to_share(context, image_id, 'modify_member')
         self._check_quota(len(memberships))
+        for member, _ in memberships:
+            _check_member_id(member)
         wanted = dict(memberships)
         with self._recounted_on_failure(image_id):  # not atomic; a retry completes it
             self._count_members(image_id, len(wanted), absolute=True)
@@ -47,6 +64,8 @@ class MemberService:
 
     def remove_member(self, context, image_id, member):
         self._image_to_share(context, image_id, 'delete_member')
+        if not is_member_id(member):  # could never have been added
+            raise NotFound('Membership could not be found.')
         with self._recounted_on_failure(image_id):
             found = self.catalog.delete_member(image_id, member)
         if not found:
@@ -59,6 +78,8 @@ class MemberService:
     def shared_images(self, context, member):
         """[{image_id, can_share}] of `member`'s memberships the caller may see (§14.5)."""
         if not (context.is_admin or context.tenant is not None):
+            return []
+        if not is_member_id(member):  # no such membership can exist
             return []
         memberships = self.catalog.memberships_of(member)
         if not memberships:
