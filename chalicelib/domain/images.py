@@ -53,6 +53,10 @@ class ImageService:
 
     # -- reading ----------------------------------------------------------------
     def find_visible(self, context, image_id):
+        if not im.is_uuid_like(image_id):
+            # Every id is UUID-like (validate_new_id), so this names no image; and a
+            # DynamoDB key longer than 2048 bytes would fail the read, not miss.
+            return None
         image = self.catalog.get(image_id)
         if image is None or not can_see(
                 context, image, lambda: self.catalog.is_member(image_id, context.tenant)):
