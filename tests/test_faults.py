@@ -75,6 +75,8 @@ def failure(kind, service, operation):
                                        % service)
     code, status = {'dynamodb': ('ProvisionedThroughputExceededException', 400),
                     's3': ('SlowDown', 503)}[service]
+    if kind == 'invalid':
+        code, status = 'ValidationException', 400
     return ClientError({'Error': {'Code': code, 'Message': 'injected: %s' % code},
                         'ResponseMetadata': {'HTTPStatusCode': status}}, operation)
 
@@ -542,6 +544,19 @@ def test_finalizer_failing_every_delivery_is_reaped(world):
     assert state['images'][IMAGE_ID]['status'] == 'killed'
     assert state['objects'] == {} and state['multipart'] == []
     assert violations() == []
+
+
+def test_a_request_dynamodb_refuses_as_invalid_is_not_unavailable(world):
+    """Only throttling, server errors and unreachable endpoints are 503: a
+    ValidationException is a bug of the service, and says so (500)."""
+    world.reset()
+    _created(world.client)
+
+    def invalid(index, service, operation, params):
+        return operation == 'GetItem'
+    with Calls(invalid, 'invalid').active():
+        response = world.client.http.request('HEAD', '/v1/images/' + IMAGE_ID, headers=A)
+    assert response.status_code == 500
 
 
 def test_totals():

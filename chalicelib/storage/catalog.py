@@ -10,7 +10,8 @@ import random
 import time
 import types
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (BotoCoreError, ClientError, HTTPClientError,
+                                 ConnectionError as EndpointUnreachable)
 from pynamodb.exceptions import (DeleteError, DoesNotExist, PutError,
                                  PynamoDBConnectionError, UpdateError)
 
@@ -27,24 +28,44 @@ PENDING_PARTITION = 'upload'
 _BATCH_GET_MAX = 100
 
 
-_UNAVAILABLE = (PynamoDBConnectionError, BotoCoreError, ClientError)
+_FAILURES = (PynamoDBConnectionError, ClientError, BotoCoreError)
+# Answers that say "not now": the same request may succeed later.
+_UNAVAILABLE_CODES = frozenset((
+    'ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded',
+    'InternalServerError', 'ServiceUnavailable'))
+
+
+def _is_unavailable(error):
+    """Throttled, erring or unreachable; not a request DynamoDB refuses as invalid
+    (a ValidationException is a bug here, and stays a 500)."""
+    cause = error.cause if isinstance(error, PynamoDBConnectionError) else error
+    if isinstance(cause, (EndpointUnreachable, HTTPClientError)):
+        return True
+    if isinstance(cause, ClientError):
+        return (cause.response.get('Error', {}).get('Code') in _UNAVAILABLE_CODES or
+                cause.response.get('ResponseMetadata', {}).get('HTTPStatusCode', 0) >= 500)
+    return False
 
 
 def _reported(method):
-    """PynamoDB's failures to reach or use a table as CatalogUnavailable, also those
-    raised while a listing is iterated."""
+    """PynamoDB's failures to reach a table as CatalogUnavailable, also those raised
+    while a listing is iterated."""
     def translated(iterator):
         try:
             yield from iterator
-        except _UNAVAILABLE as error:
-            raise CatalogUnavailable(str(error)) from error
+        except _FAILURES as error:
+            if _is_unavailable(error):
+                raise CatalogUnavailable(str(error)) from error
+            raise
 
     @functools.wraps(method)
     def call(*args, **kwargs):
         try:
             result = method(*args, **kwargs)
-        except _UNAVAILABLE as error:
-            raise CatalogUnavailable(str(error)) from error
+        except _FAILURES as error:
+            if _is_unavailable(error):
+                raise CatalogUnavailable(str(error)) from error
+            raise
         return translated(result) if isinstance(result, types.GeneratorType) else result
     return call
 
