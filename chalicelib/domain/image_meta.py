@@ -25,6 +25,7 @@ INT32_MAX = 2147483647
 # size and virtual_size are BigInteger columns in the reference; a DynamoDB number
 # holds 38 digits, so larger values would fail the write instead of being refused.
 INT64_MAX = 2 ** 63 - 1
+OWNER_MAX = 255
 AMAZON_FORMATS = ('aki', 'ari', 'ami')
 STORES = ('s3',)
 # Schemes an x-image-meta-location or x-glance-api-copy-from URL may use.
@@ -101,6 +102,13 @@ def validate_image_meta(meta, settings):
     if 'store' in meta and meta['store'] not in STORES:
         raise BadRequest('Required store %s is invalid' % meta['store'])
     return meta
+
+
+def check_owner(owner):
+    """An owner the catalog can hold: the reference's column is 255 characters, and the
+    owner keys an index, where DynamoDB refuses more than 2048 bytes."""
+    if owner is not None and len(owner) > OWNER_MAX:
+        raise BadRequest('Owner too long: %d' % len(owner))
 
 
 def _pair_amazon_formats(meta):

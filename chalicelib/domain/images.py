@@ -138,6 +138,7 @@ class ImageService:
             im.validate_new_id(meta['id'])
         image_id = meta.get('id') or str(uuid.uuid4())
         owner = meta.get('owner') if context.is_admin and 'owner' in meta else context.owner
+        im.check_owner(owner)
         remote_size = self._remote_size(source, meta)
         status = im.ACTIVE if data is None and source is None and meta.get('size') == 0 \
             else im.QUEUED
@@ -173,6 +174,7 @@ class ImageService:
             raise Forbidden('Forbidden to update image: %s' % image_id)
         if not context.is_admin:
             meta.pop('owner', None)
+        im.check_owner(meta.get('owner'))
 
         def apply(current_image):
             self._check_updatable(context, current_image, meta)
