@@ -40,7 +40,8 @@ def test_stack_creates_the_tables_indexes_and_bucket(stack):
     dynamodb = boto3.client('dynamodb', region_name=current.region)
     images = dynamodb.describe_table(TableName=current.images_table)['Table']
     assert {i['IndexName'] for i in images['GlobalSecondaryIndexes']} == {
-        'public-images', 'owner-images', 'catalog', 'changes', 'pending-uploads'}
+        'public-images', 'owner-images', 'name-images', 'catalog', 'changes',
+        'pending-uploads'}
     members = dynamodb.describe_table(TableName=current.members_table)['Table']
     assert [i['IndexName'] for i in members['GlobalSecondaryIndexes']] == ['member-images']
     s3 = boto3.client('s3', region_name=current.region)

@@ -20,7 +20,7 @@ from chalicelib.domain.image_meta import (IMAGE_FIELDS, created_key, is_listed_b
 from chalicelib.domain.ports import (CatalogUnavailable, ConcurrentUpdate, ImageExists,
                                      ImageMissing)
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
-                                       ImageMemberModel, ImageModel)
+                                       ImageMemberModel, ImageModel, name_key)
 
 _STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'sha256', 'pending_upload',
                                   'purge_at', 'member_count')
@@ -111,6 +111,7 @@ def _to_model(image):
     listed = is_listed_by_default(image)
     model.public_listed = PUBLIC_PARTITION if listed and image['is_public'] else None
     model.owner_listed = image['owner'] if listed and image['owner'] else None
+    model.listed_name = name_key(image.get('name')) if listed else None
     model.catalog = CATALOG_PARTITION
     model.created_key = created_key(image)
     model.updated_key = '%s#%s' % (image['updated_at'], image['id'])
@@ -170,9 +171,10 @@ class ImageCatalog:
     def images_of(self, source, descending=True, after=None, page_size=None):
         """Images of one listing source, in `created_key` order.
 
-        `source` is ('public',), ('owner', tenant), ('shared', tenant), ('all',)
-        or ('changed_since', timestamp); `after` is a `created_key` to continue
-        strictly after (not for changed_since).
+        `source` is ('public',), ('owner', tenant), ('shared', tenant), ('all',),
+        ('name', name) (listed images of that name, of every owner; only for a name
+        `indexes_name` accepts) or ('changed_since', timestamp); `after` is a
+        `created_key` to continue strictly after (not for changed_since).
         """
         kind = source[0]
         if kind == 'shared':
@@ -184,6 +186,7 @@ class ImageCatalog:
         index, partition = {
             'public': (ImageModel.public_images, PUBLIC_PARTITION),
             'owner': (ImageModel.owner_images, source[-1]),
+            'name': (ImageModel.name_images, source[-1]),
             'all': (ImageModel.all_images, CATALOG_PARTITION),
         }[kind]
         condition = None
@@ -193,6 +196,18 @@ class ImageCatalog:
         return (_to_dict(m) for m in index.query(
             partition, condition, scan_index_forward=not descending,
             page_size=page_size))
+
+    def indexes_name(self, name):
+        """Whether ('name', name) holds every listed image of that name (names that
+        cannot be an index key, the empty one included, are not indexed)."""
+        return name_key(name) is not None
+
+    def shared_among(self, image_ids, member):
+        """The ids among `image_ids` that have `member` as a member (BatchGetItem)."""
+        keys = [(image_id, member) for image_id in set(image_ids)]
+        if member is None or not keys:
+            return set()
+        return {m.image_id for m in ImageMemberModel.batch_get(keys)}
 
     def _images_shared_with(self, member, descending, after, page_size):
         condition = None

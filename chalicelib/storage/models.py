@@ -2,7 +2,8 @@
 
 Listing never scans: sparse global secondary indexes hold exactly the images of
 each visibility set of spec §13.1, sorted by `created_key` (created_at + id,
-the default sort with its tie-breaker).
+the default sort with its tie-breaker); `name-images` holds the same images by
+name, for the exact `name` filter.
 """
 from pynamodb.attributes import (BooleanAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, VersionAttribute)
@@ -13,6 +14,19 @@ from chalicelib.config import settings
 
 PUBLIC_PARTITION = 'public'
 CATALOG_PARTITION = 'image'
+KEY_MAX_BYTES = 2048   # of a partition key value (a GSI's hash key included)
+
+
+def name_key(name):
+    """An image name as a `name-images` key, or None where it cannot be one (empty,
+    not UTF-8 encodable, longer than a key may be: names are at most 255 characters)."""
+    if not name:
+        return None
+    try:
+        encoded = name.encode('utf-8')
+    except UnicodeEncodeError:
+        return None
+    return name if len(encoded) <= KEY_MAX_BYTES else None
 
 
 class _Meta:
@@ -37,6 +51,16 @@ class OwnerImagesIndex(GlobalSecondaryIndex):
         index_name = 'owner-images'
         projection = AllProjection()
     owner_listed = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class NameImagesIndex(GlobalSecondaryIndex):
+    """Images that default listings show, by name (those named '' are left out):
+    the exact `name` filter."""
+    class Meta:
+        index_name = 'name-images'
+        projection = AllProjection()
+    listed_name = UnicodeAttribute(hash_key=True)
     created_key = UnicodeAttribute(range_key=True)
 
 
@@ -100,6 +124,7 @@ class ImageModel(Model):
     # Index keys, derived from the fields above on every write.
     public_listed = UnicodeAttribute(null=True)
     owner_listed = UnicodeAttribute(null=True)
+    listed_name = UnicodeAttribute(null=True)
     catalog = UnicodeAttribute(default=CATALOG_PARTITION)
     created_key = UnicodeAttribute()
     updated_key = UnicodeAttribute()
@@ -109,6 +134,7 @@ class ImageModel(Model):
 
     public_images = PublicImagesIndex()
     owner_images = OwnerImagesIndex()
+    name_images = NameImagesIndex()
     all_images = CatalogIndex()
     changes = ChangesIndex()
     pending_uploads = PendingUploadsIndex()
