@@ -701,3 +701,137 @@ def test_empty_list_body_is_exact(client):
     assert response.body == b'{"images": []}'
     response = list_images(client, B)
     assert response.body == b'{"images": []}'
+
+
+# -- the exact name filter (read from the name-images index) -------------------------------
+NO_TENANT = {'X-Identity-Status': 'Confirmed', 'X-Roles': 'member'}
+
+
+@pytest.fixture
+def namesakes(client):
+    """Images named 'twin' everywhere a listing can find them or not, among others."""
+    images = {
+        'a_priv': make(client, A, name='twin')['id'],
+        'a_pub': make(client, ADMIN, name='twin', owner='tenant-a', is_public='true')['id'],
+        'b_priv': make(client, B, name='twin')['id'],
+        'b_shared': make(client, B, name='twin')['id'],
+        'adm_priv': make(client, ADMIN, name='twin')['id'],
+        'adm_pub': make(client, ADMIN, name='twin', is_public='true')['id'],
+        'orphan': make(client, ADMIN, name='twin', owner='')['id'],
+        'killed': killed(client, A, name='twin'),
+        'deleted': make(client, A, name='twin')['id'],
+        'public_deleted': make(client, ADMIN, name='twin', is_public='true')['id'],
+        'other': make(client, A, name='other')['id'],
+        'b_other': make(client, B, name='other')['id'],
+    }
+    share(client, B, images['b_shared'], 'tenant-a')
+    share(client, B, images['b_other'], 'tenant-a')
+    share(client, A, images['deleted'], 'tenant-b')
+    delete(client, A, images['deleted'])
+    delete(client, ADMIN, images['public_deleted'])
+    return images
+
+
+def named_in_default_listing(client, identity, wanted, **params):
+    """The default listing's images bearing one of `wanted` names, in its order."""
+    return [image['id'] for image in detail_of(client, identity, limit=1000, **params)
+            if image['name'] in wanted]
+
+
+def test_name_filter_shows_public_own_and_shared_namesakes(client, namesakes):
+    expected = {namesakes[k] for k in ('a_priv', 'a_pub', 'b_shared', 'adm_pub')}
+    for value in ('twin', 'eq:twin', 'in:twin', 'in:twin,nothing'):
+        assert id_set(client, A, name=value) == expected, value
+    assert id_set(client, B, name='twin') == {
+        namesakes[k] for k in ('b_priv', 'b_shared', 'a_pub', 'adm_pub')}
+    assert id_set(client, C, name='twin') == {namesakes['a_pub'], namesakes['adm_pub']}
+    assert id_set(client, NO_TENANT, name='twin') == {namesakes['a_pub'],
+                                                       namesakes['adm_pub']}
+    assert id_set(client, A, name='in:twin,other') == expected | {
+        namesakes['other'], namesakes['b_other']}
+
+
+@pytest.mark.parametrize('identity, params', [
+    (A, {}), (B, {}), (C, {}), (NO_TENANT, {}), (ADMIN, {}), (ADMIN, {'is_public': 'true'}),
+    (ADMIN, {'is_public': 'none'}), (ADMIN, {'is_public': 'false'}),
+    (A, {'is_public': 'none'}), (A, {'sort_dir': 'asc'}), (ADMIN, {'disk_format': 'raw'}),
+    (A, {'size_max': '0'}), (B, {'protected': 'false'}), (A, {'container_format': 'ovf'})])
+def test_name_filter_is_the_default_listing_of_that_name(client, namesakes, identity, params):
+    for value, wanted in (('twin', {'twin'}), ('in:other,twin', {'twin', 'other'}),
+                          ('nothing', set())):
+        assert ids(client, identity, detail=True, limit=1000, name=value, **params) \
+            == named_in_default_listing(client, identity, wanted, **params), value
+
+
+def test_admin_name_filter_across_tenants(client, namesakes):
+    live = {k: namesakes[k] for k in ('a_priv', 'a_pub', 'b_priv', 'b_shared', 'adm_priv',
+                                      'adm_pub', 'orphan')}
+    assert id_set(client, ADMIN, name='twin', is_public='none') == set(live.values())
+    assert id_set(client, ADMIN, name='twin', is_public='false') == set(live.values()) - {
+        live['a_pub'], live['adm_pub']}
+    assert id_set(client, ADMIN, name='twin') == {live['adm_priv'], live['adm_pub'],
+                                                  live['a_pub']}
+
+
+def test_name_filter_excludes_deleted_and_killed(client, lifecycle):
+    for name in ('dead', 'gone', 'public_gone'):
+        assert ids(client, A, name=name) == [], name
+        assert ids(client, ADMIN, name=name, is_public='none') == [], name
+    assert ids(client, A, name='live') == [lifecycle['live']]
+    # changes-since still lists them (the visible set path)
+    assert ids(client, A, name='dead', **{'changes-since': '2013-01-01'}) \
+        == [lifecycle['killed']]
+
+
+def test_name_filter_follows_renames_and_deletes(client):
+    image = make(client, A, name='before')['id']
+    response = client.http.put('/v1/images/%s' % image,
+                               headers=dict(A, **{'x-image-meta-name': 'after'}))
+    assert response.status_code == 200
+    assert ids(client, A, name='before') == []
+    assert ids(client, A, name='after') == [image]
+    response = client.http.put('/v1/images/%s' % image,
+                               headers=dict(A, **{'x-image-meta-name': ''}))
+    assert response.status_code == 200
+    assert ids(client, A, name='after') == []
+    assert ids(client, A, name='') == []   # unnamed (None): the visible set path
+    assert ids(client, A) == [image]
+    client.http.put('/v1/images/%s' % image, headers=dict(A, **{'x-image-meta-name': 'x'}))
+    assert ids(client, A, name='x') == [image]
+    delete(client, A, image)
+    assert ids(client, A, name='x') == []
+
+
+def test_name_filter_pages_through_many_namesakes(client):
+    visible = []
+    for i in range(23):
+        visible.append(make(client, A, name='twin')['id'])
+        make(client, B, name='twin')   # private to tenant-b
+        make(client, A, name='not-twin')
+        if i % 4 == 0:
+            shared = make(client, B, name='twin')['id']
+            share(client, B, shared, 'tenant-a')
+            visible.append(shared)
+    newest_first = visible[::-1]
+    for limit in (1, 4, 7, 29, 30):
+        collected, pages = page_through(client, A, limit, name='twin')
+        assert collected == newest_first, limit
+        assert pages == len(visible) // limit + 1
+    collected, _ = page_through(client, A, 5, detail=True, name='twin', sort_dir='asc')
+    assert collected == visible
+    assert ids(client, A, name='twin') == newest_first[:25]
+    # a marker need not bear the name: the page continues after it in created order
+    unrelated = make(client, A, name='not-twin')['id']
+    assert ids(client, A, name='twin', marker=unrelated, limit=3) == newest_first[:3]
+    assert ids(client, A, name='twin', marker=visible[5], sort_dir='asc', limit=100) \
+        == visible[6:]
+
+
+def test_name_filter_values_the_index_cannot_hold(client):
+    longest = make(client, A, name='\u00e9' * 255)['id']
+    assert ids(client, A, name='\u00e9' * 255) == [longest]
+    assert ids(client, A, name='x' * 3000) == []          # longer than a key: no index read
+    assert ids(client, A, name='in:%s,%s' % ('\u00e9' * 255, 'y' * 2100)) == [longest]
+    make(client, A, name='')
+    assert ids(client, A, name='in:,%s' % ('\u00e9' * 255)) == [longest]
+    assert ids(client, A, name='in:') == []

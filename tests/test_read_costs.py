@@ -3,9 +3,10 @@ import pytest
 
 from bench.catalog import fill_catalog
 from bench.counting import counting_aws_calls
-from tests.helpers import body_json, create_image, head, tenant
+from tests.helpers import ADMIN, body_json, create_image, head, list_images, tenant
 
 A = tenant('tenant-a')
+B = tenant('tenant-b')
 
 
 def _default_page_cost(client, identity):
@@ -24,6 +25,45 @@ def test_default_page_reads_do_not_grow_with_the_catalog(client, size):
     # public, own and shared-with-me sources: one query each, about `limit` items each
     assert log.count('dynamodb') <= 3
     assert log.items_read('dynamodb') <= 3 * 26
+
+
+def _named_page_cost(client, identity, name, **params):
+    with counting_aws_calls() as log:
+        response = list_images(client, identity, detail=True, name=name, **params)
+    assert response.status_code == 200
+    return log, [image['id'] for image in body_json(response)['images']]
+
+
+def test_name_filtered_page_reads_do_not_grow_with_the_catalog(client):
+    """`name=` reads the images bearing that name (the name-images index), not the
+    caller's visible set: the same requests and items at 50 and at 650 images."""
+    _, own = create_image(client, A, name='wanted')
+    _, shared = create_image(client, B, name='wanted')
+    client.http.put('/v1/images/%s/members/tenant-a' % shared['id'], headers=B)
+    create_image(client, B, name='wanted')   # private to tenant-b: read, not listed
+    costs = []
+    for size in (50, 600):
+        fill_catalog(size)
+        log, listed = _named_page_cost(client, A, 'wanted')
+        assert set(listed) == {own['id'], shared['id']}
+        assert 'Scan' not in log.operations()
+        costs.append((dict(log.operations('dynamodb')), log.items_read('dynamodb')))
+    # one Query (3 namesakes), one BatchGetItem of the 2 memberships to decide (1 found)
+    assert costs[0] == costs[1] == ({'Query': 1, 'BatchGetItem': 1}, 4)
+    log, listed = _named_page_cost(client, ADMIN, 'image-00001', is_public='none')
+    assert len(listed) == 2 and log.operations('dynamodb') == {'Query': 1}
+    assert log.items_read('dynamodb') == 2
+
+
+def test_name_filtered_page_reads_about_limit_namesakes(client):
+    made = [create_image(client, A, name='twin')[1]['id'] for _ in range(40)]
+    log, listed = _named_page_cost(client, A, 'twin', limit=10)
+    assert listed == made[::-1][:10]
+    assert log.operations('dynamodb') == {'Query': 1} and log.items_read('dynamodb') <= 11
+    log, listed = _named_page_cost(client, A, 'twin', limit=10, marker=listed[-1])
+    assert listed == made[::-1][10:20]
+    assert log.operations('dynamodb') == {'Query': 1, 'GetItem': 1}  # + the marker
+    assert log.items_read('dynamodb') <= 12
 
 
 def test_head_is_one_read(client):

@@ -2,6 +2,9 @@
 
 The default order (created_at, then id) is the order of every catalog source,
 so a default page is a lazy merge reading about `limit` items per source.
+An exact `name` filter in that order reads the images of that name instead
+(all owners: the listing's visibility is applied in memory), so its cost
+follows the images bearing the name, not the catalog.
 Other orders, and `changes-since`, read the caller's whole visible set.
 """
 import csv
@@ -186,13 +189,68 @@ def _candidates(images, context, source):
     return (image for image in images if is_candidate(context, image, source))
 
 
+def _listable(context, image, shared):
+    """Scope 'visible' (spec §13.1): public, the caller's tenant's own, or shared with
+    that tenant (`shared`: ids of images it is a member of). The union of the
+    sources, as one test; unlike `can_see`, it lists no owner-less private image and
+    holds for admins too."""
+    return image['is_public'] or (context.tenant is not None and (
+        image['owner'] == context.tenant or image['id'] in shared))
+
+
 def select_page(catalog, context, query, marker_image):
     """The page of images: a lazy merge, or a sort of the visible set."""
     if query.limit == 0:
         return []
     if query.streams:
+        names = _indexed_names(catalog, query)
+        if names is not None:
+            return _named_page(catalog, context, query, marker_image, names)
         return _merged_page(catalog, context, query, marker_image)
     return _sorted_page(catalog, context, query, marker_image)
+
+
+def _indexed_names(catalog, query):
+    """The values of an exact `name` filter if the catalog's name index holds every
+    listed image bearing them (not '': unnamed images are not indexed), else None."""
+    names = query.equals.get('name')
+    if names is None or not all(catalog.indexes_name(name) for name in names):
+        return None
+    return names
+
+
+def _named_page(catalog, context, query, marker_image, names):
+    """A lazy merge of the listed images of each name (every owner's), in chunks of
+    `limit`: the other filters, then the listing's visibility (one membership
+    BatchGetItem a chunk for images neither public nor the caller's)."""
+    after = None if marker_image is None else im.created_key(marker_image)
+    streams = [catalog.images_of(('name', name), query.descending, after, query.limit + 1)
+               for name in sorted(names)]
+    merged = heapq.merge(*streams, key=im.created_key, reverse=query.descending)
+    wanted = (image for image in merged if matches(image, query))
+    page, seen = [], set()
+    while len(page) < query.limit:
+        chunk = []
+        for image in wanted:
+            if image['id'] not in seen:
+                seen.add(image['id'])
+                chunk.append(image)
+                if len(chunk) == query.limit:
+                    break
+        if not chunk:
+            break
+        page += _visible_among(catalog, context, query, chunk)
+    return page[:query.limit]
+
+
+def _visible_among(catalog, context, query, images):
+    """Those of `images` (already through `matches`) in the query's scope."""
+    if query.scope != 'visible':
+        return images  # 'all', and 'non_public' (which `matches` applied)
+    undecided = [image['id'] for image in images
+                 if context.tenant is not None and not _listable(context, image, ())]
+    shared = catalog.shared_among(undecided, context.tenant) if undecided else set()
+    return [image for image in images if _listable(context, image, shared)]
 
 
 def _merged_page(catalog, context, query, marker_image):
@@ -241,5 +299,4 @@ def _changes_filter(catalog, context, query):
     if context.tenant is not None:
         shared = {image['id'] for image in catalog.images_of(('shared', context.tenant))
                   if not image['deleted']}  # rows a failed delete left over
-    return lambda image: (image['is_public'] or image['id'] in shared
-                          or (context.tenant is not None and image['owner'] == context.tenant))
+    return lambda image: _listable(context, image, shared)
