@@ -171,9 +171,10 @@ def main():
                  'public, tenant-s is a member of every 5th;',
                  'default page 25 images; "items" = items DynamoDB read (Query/Scan '
                  'ScannedCount, GetItem/BatchGetItem found);',
+                 'name= reads the name-images index (image-00001 is tenant-b\'s, private: '
+                 'read, its membership checked, not listed);',
                  'grow with the catalog by design: a filter the indexes do not serve reads '
-                 'the caller\'s visible set until the page is full (name= matches one image '
-                 'here),',
+                 'the caller\'s visible set until the page is full,',
                  'and /v1/shared-images is unpaged in v1 (every membership of the tenant); the '
                  'shared-with-me page reads up to limit+1 per source (tenant-s has 20 '
                  'memberships at 100),',
