@@ -35,7 +35,10 @@ def image_meta_from_headers(headers):
             continue
         value = value if value != '' else None
         if name.startswith(PROPERTY_PREFIX):
-            properties[name[len(PROPERTY_PREFIX):].replace('-', '_')] = value
+            key = name[len(PROPERTY_PREFIX):].replace('-', '_')
+            if not key:  # a nameless property: nothing could address it (or store it)
+                raise BadRequest('Bad header: %s' % name)
+            properties[key] = value
             continue
         field = name[len(META_PREFIX):].replace('-', '_')
         if field not in im.ACCEPTED_META_FIELDS:

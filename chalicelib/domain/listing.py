@@ -7,9 +7,9 @@ An exact `name` filter in that order reads the images of that name instead
 follows the images bearing the name, not the catalog.
 Other orders, and `changes-since`, read the caller's whole visible set.
 """
-import csv
 import dataclasses
 import heapq
+import re
 
 from chalicelib.domain import image_meta as im
 from chalicelib.domain.errors import BadRequest
@@ -126,10 +126,42 @@ def _operator_values(value):
         return {value}
     operator, operand = value.split(':', 1)
     if operator == 'in':
-        return set(next(csv.reader([operand], skipinitialspace=True), []))
+        return _in_values(operand)
     if operator == 'eq':
         return {operand}
     raise BadRequest("Unable to filter by unknown operator '%s'." % operator)
+
+
+# glance.common.utils.split_filter_value_for_quotes: quoted values (backslash escapes
+# kept as sent), runs of non-commas, or a lone comma for an empty value.
+_IN_VALUE = re.compile(r'''
+    "([^"\\]*(?:\\.[^"\\]*)*)",?
+    | ([^,]+),?
+    | ,
+    ''', re.VERBOSE)
+
+
+def _in_values(operand):
+    """The values of an `in:` filter, split and checked as the reference does."""
+    _check_quotes(operand)
+    return {quoted or plain for quoted, plain in _IN_VALUE.findall(operand)}
+
+
+def _check_quotes(operand):
+    """glance.common.utils.validate_quotes: quotes open after a comma, close before one."""
+    open_quote = True
+    for index, char in enumerate(operand):
+        if char != '"' or (index and operand[index - 1] == '\\'):
+            continue
+        if open_quote and index and operand[index - 1] != ',':
+            raise BadRequest('Invalid filter value %s. There is no comma before opening '
+                             'quotation mark.' % operand)
+        if not open_quote and index + 1 != len(operand) and operand[index + 1] != ',':
+            raise BadRequest('Invalid filter value %s. There is no comma after closing '
+                             'quotation mark.' % operand)
+        open_quote = not open_quote
+    if not open_quote:
+        raise BadRequest('Invalid filter value %s. The quote is not closed.' % operand)
 
 
 def matches(image, query):
