@@ -1,7 +1,8 @@
 """`make deploy STAGE=dev`: resources stack, `chalice deploy`, then bucket events.
 
 1. create or update the resources stack (tables, bucket) with the stage's names
-   from .chalice/config.json;
+   from .chalice/config.json, then rewrite the images an index added since they
+   were written does not hold yet (a scan; nothing is written when none);
 2. `chalice deploy --stage STAGE` (functions, API, authorizer, schedule);
 3. update the stack again with the upload finalizer's ARN, which wires the
    bucket's ObjectCreated notifications to it.
@@ -69,12 +70,20 @@ def add_binary_media_types(stage):
         apigateway.create_deployment(restApiId=api['rest_api_id'], stageName='api')
 
 
+def reindex_images(env):
+    os.environ.update(env)
+    sys.path.insert(0, PROJECT_DIR)
+    from chalicelib.storage.catalog import ImageCatalog
+    print('images rewritten into the indexes: %d' % ImageCatalog().reindex())
+
+
 def main(stage):
     env = stage_environment(stage)
     parameters = {name: env[variable] for name, variable in PARAMETERS.items()}
     stack = 'glance-v1-%s-resources' % stage
     cloudformation = boto3.client('cloudformation')
     deploy_stack(cloudformation, stack, parameters)
+    reindex_images(env)
     subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'deploy',
                     '--stage', stage], cwd=PROJECT_DIR, check=True)
     add_binary_media_types(stage)

@@ -835,3 +835,21 @@ def test_name_filter_values_the_index_cannot_hold(client):
     make(client, A, name='')
     assert ids(client, A, name='in:,%s' % ('\u00e9' * 255)) == [longest]
     assert ids(client, A, name='in:') == []
+
+
+def test_reindex_brings_images_written_before_an_index_into_it(client):
+    """`make deploy` runs ImageCatalog.reindex() after the stack: images saved before
+    name-images existed have no listed_name until rewritten; nothing else changes."""
+    from chalicelib.storage.catalog import ImageCatalog
+    from chalicelib.storage.models import ImageModel
+    older, current = make(client, A, name='old')['id'], make(client, A, name='new')['id']
+    ImageModel.get(older).update(actions=[ImageModel.listed_name.remove()])  # as then
+    assert ids(client, A, name='old') == []
+    before = client.http.request('HEAD', '/v1/images/%s' % older, headers=A).headers
+
+    assert ImageCatalog().reindex() == 1
+    assert ids(client, A, name='old') == [older] and ids(client, A, name='new') == [current]
+    after = client.http.request('HEAD', '/v1/images/%s' % older, headers=A).headers
+    assert {k: v for k, v in after.items() if k.startswith('x-image-meta')} == {
+        k: v for k, v in before.items() if k.startswith('x-image-meta')}
+    assert ImageCatalog().reindex() == 0

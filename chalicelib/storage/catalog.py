@@ -103,6 +103,11 @@ def _plain(value):
     return dict(value.as_dict() if hasattr(value, 'as_dict') else value)
 
 
+# the attributes the indexes are built from, all derived by _to_model
+_INDEX_KEYS = ('public_listed', 'owner_listed', 'listed_name', 'catalog', 'created_key',
+               'updated_key', 'upload_pending', 'upload_expires_at')
+
+
 def _to_model(image):
     model = ImageModel(image['id'])
     for field in _STORED_FIELDS:
@@ -131,6 +136,24 @@ class ImageCatalog:
             return _to_dict(ImageModel.get(image_id, consistent_read=True))
         except DoesNotExist:
             return None
+
+    def reindex(self):
+        """Rewrite the images whose index attributes are not what `_to_model` makes of
+        them now: a one-off after the template adds an index (never on a request
+        path: it scans). -> the number of images rewritten."""
+        rewritten = 0
+        for stored in ImageModel.scan(consistent_read=True):
+            fresh = _to_model(_to_dict(stored))
+            if all(getattr(fresh, name) == getattr(stored, name) for name in _INDEX_KEYS):
+                continue
+            try:
+                fresh.save()  # conditional on the version read
+            except PutError as error:
+                if not _is_condition_failure(error):
+                    raise
+                continue  # written meanwhile, through _to_model
+            rewritten += 1
+        return rewritten
 
     def create(self, image):
         model = _to_model(image)
