@@ -438,3 +438,21 @@ def test_an_owner_the_index_cannot_hold_is_refused(runtime):
         == 400
     # a non-admin's owner is ignored, whatever its length (spec §5)
     assert _call(base_url, 'POST', '/v1/images', dict(OWNER, **long_owner))[0] == 201
+
+
+def test_a_part_size_beyond_s3s_is_lowered_to_its_maximum(runtime):
+    """A part size of 42 digits was stored as asked (moto takes it; DynamoDB holds 38
+    digits, and S3 refuses parts over 5 GiB): it is lowered to 5 GiB, as a small one
+    is raised to 5 MiB."""
+    base_url = runtime.base_url
+    status, body = _call(base_url, 'POST', '/v1/images', dict(OWNER, **{
+        'x-image-meta-disk_format': 'raw', 'x-image-meta-container_format': 'bare'}))
+    image_id = json.loads(body)['image']['id']
+    status, body = _call(base_url, 'POST', '/v1/images/%s/upload' % image_id,
+                         dict(OWNER, **{'Content-Type': 'application/json'}),
+                         b'{"size": 6291456, "part_size": %d}' % (12345 * 10 ** 37))
+    assert status == 201
+    upload = json.loads(body)['upload']
+    assert (upload['mode'], upload['part_size'], len(upload['parts'])) == (
+        'multipart', 5 << 30, 1)
+    assert _call(base_url, 'DELETE', '/v1/images/%s/upload' % image_id, OWNER)[0] == 204

@@ -21,6 +21,7 @@ SINGLE, MULTIPART = 'single', 'multipart'
 MIN_PART_SIZE = 5 << 20          # S3's smallest part (all but the last)
 MAX_PARTS = 10000
 MAX_SINGLE_PUT = 5 << 30         # S3's largest single PUT
+MAX_PART_SIZE = 5 << 30          # S3's largest part
 
 
 def _later(seconds):
@@ -317,7 +318,10 @@ class UploadService:
             return SINGLE, None
         else:
             part_size = settings().upload_part_size
-        part_size = max(part_size, MIN_PART_SIZE, math.ceil(size / MAX_PARTS))
+        # within S3's bounds (larger parts would be refused, and a number over 38 digits
+        # could not even be stored with the reservation)
+        part_size = min(max(part_size, MIN_PART_SIZE, math.ceil(size / MAX_PARTS)),
+                        MAX_PART_SIZE)
         return MULTIPART, part_size
 
 
