@@ -456,3 +456,33 @@ def test_a_part_size_beyond_s3s_is_lowered_to_its_maximum(runtime):
     assert (upload['mode'], upload['part_size'], len(upload['parts'])) == (
         'multipart', 5 << 30, 1)
     assert _call(base_url, 'DELETE', '/v1/images/%s/upload' % image_id, OWNER)[0] == 204
+
+
+def test_completing_with_parts_s3_cannot_take_is_400_and_keeps_the_upload(runtime):
+    """`part_number: true` passed as a number, and S3's refusal became a 503 ('try
+    again'); a part twice was assembled (moto) or refused by S3, the image killed."""
+    base_url = runtime.base_url
+    status, body = _call(base_url, 'POST', '/v1/images', dict(OWNER, **{
+        'x-image-meta-disk_format': 'raw', 'x-image-meta-container_format': 'bare'}))
+    image_id = json.loads(body)['image']['id']
+    as_json = dict(OWNER, **{'Content-Type': 'application/json'})
+    status, body = _call(base_url, 'POST', '/v1/images/%s/upload' % image_id, as_json,
+                         b'{"size": 6291456, "part_size": 5242880}')
+    etags = []
+    for part in json.loads(body)['upload']['parts']:
+        request = urllib.request.Request(part['url'], data=b'x' * part['size'], method='PUT',
+                                         headers={'Content-Type': 'application/octet-stream'})
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+            etags.append(response.headers['ETag'])
+    complete = '/v1/images/%s/upload/complete' % image_id
+    for parts in ([{'part_number': True, 'etag': etags[0]}],
+                  [{'part_number': 1, 'etag': etags[0]}, {'part_number': 1, 'etag': etags[0]},
+                   {'part_number': 2, 'etag': etags[1]}],
+                  [{'part_number': 10001, 'etag': etags[0]}],
+                  [{'part_number': 1, 'etag': '\x00'}]):
+        assert _call(base_url, 'POST', complete, as_json,
+                     json.dumps({'parts': parts}).encode())[0] == 400, parts
+    assert _call(base_url, 'GET', '/v1/images/%s/upload' % image_id, OWNER)[0] == 200
+    parts = [{'part_number': 2, 'etag': etags[1]}, {'part_number': 1, 'etag': etags[0]}]
+    assert _call(base_url, 'POST', complete, as_json,
+                 json.dumps({'parts': parts}).encode())[0] == 202

@@ -34,13 +34,37 @@ def show(request, context, image_id):
     return wire.json_response({'upload': upload_service().show(context, image_id)})
 
 
+MAX_PART_NUMBER = 10000  # S3's
+
+
+def _part(entry):
+    """{"part_number": 1..10000, "etag": printable text}, or None."""
+    if not isinstance(entry, dict):
+        return None
+    number, etag = entry.get('part_number'), entry.get('etag')
+    if isinstance(number, bool) or not isinstance(number, int) \
+            or not 1 <= number <= MAX_PART_NUMBER:
+        return None
+    if not isinstance(etag, str) or not etag or not etag.isprintable():
+        return None
+    return {'part_number': number, 'etag': etag}
+
+
 def complete(request, context, image_id):
-    """{"parts": [{"part_number", "etag"}]?}; the image goes to `saving`."""
+    """{"parts": [{"part_number", "etag"}]?}; the image goes to `saving`.
+
+    A part number twice, or one S3 cannot have, or an etag that is not text is refused
+    here, rather than failing the assembly (which kills the image) or S3's request (a
+    503 that a retry would not cure).
+    """
     parts = _json_object(request, required=False).get('parts')
-    if parts is not None and not (isinstance(parts, list) and all(
-            isinstance(p, dict) and isinstance(p.get('part_number'), int)
-            and isinstance(p.get('etag'), str) for p in parts)):
-        raise BadRequest('parts must be a list of {"part_number": int, "etag": str}')
+    if parts is not None:
+        checked = [_part(entry) for entry in parts] if isinstance(parts, list) else [None]
+        numbers = [part['part_number'] for part in checked if part is not None]
+        if None in checked or len(set(numbers)) != len(numbers):
+            raise BadRequest('parts must be a list of {"part_number": 1..%d, "etag": str}, '
+                             'each part once' % MAX_PART_NUMBER)
+        parts = checked
     image = upload_service().complete(context, image_id, parts)
     return wire.json_response({'image': wire.image_view(image)}, 202)
 
