@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 import zlib
 
 import pytest
@@ -28,6 +29,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import (content_type_conformance,
                                                negative_data_rejection,
                                                response_headers_conformance,
@@ -154,8 +156,10 @@ SEEDED = []
 
 
 def _seed(base_url):
-    """Images in the states the rules care about, with ids the fuzzer reuses."""
+    """Images in the states the rules care about, with ids the fuzzer reuses (the same
+    ids every run)."""
     def create(identity, data=None, **meta):
+        meta.setdefault('id', uuid.uuid5(uuid.NAMESPACE_URL, 'fuzz:%s' % meta['name']))
         headers = dict(identity, **{'x-image-meta-%s' % k: str(v) for k, v in meta.items()})
         headers.setdefault('x-image-meta-disk_format', 'raw')
         headers.setdefault('x-image-meta-container_format', 'bare')
@@ -274,9 +278,11 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def _fingerprint(case):
-    """A number stable for a case (Hypothesis replays it) and spread over cases."""
+    """A number stable for a case (Hypothesis replays it, and so do later runs) and
+    spread over cases: nothing with a memory address in its repr."""
+    body = None if isinstance(case.body, NotSet) else case.body
     key = repr((case.method, case.path, case.path_parameters, case.query,
-                sorted((case.headers or {}).items()), case.body)).encode('utf-8', 'replace')
+                sorted((case.headers or {}).items()), body)).encode('utf-8', 'replace')
     return zlib.crc32(key)
 
 
