@@ -2,7 +2,8 @@
 
 `chalice local` drops chunked request bodies (python-glanceclient sends them),
 so the HTTP front here is werkzeug's threaded server, which de-chunks, feeding
-chalice's own LocalGateway: routing and events are exactly those of the tests.
+chalice's own LocalGateway: routing and events are those of the tests, but for
+the path, which is routed encoded and its parameters decoded, as API Gateway does.
 """
 import base64
 import os
@@ -69,13 +70,15 @@ class EmbeddedAWS:
 
 
 RAW_HEADERS = 'glance.raw_headers'
+REQUEST_TARGET = 'glance.request_target'
 
 
 def request_handler():
     """werkzeug's handler, keeping the header names as sent.
 
     werkzeug drops headers whose names contain `_`, and v1 clients send
-    `x-image-meta-disk_format`.
+    `x-image-meta-disk_format`. The request target is kept as sent too: PATH_INFO
+    is decoded, and routing needs the encoded path (see routing_path).
     """
     from werkzeug.serving import WSGIRequestHandler
 
@@ -83,9 +86,52 @@ def request_handler():
         def make_environ(self):
             environ = super().make_environ()
             environ[RAW_HEADERS] = list(self.headers.items())
+            # http.server decodes the request line as latin-1: these are its bytes
+            environ[REQUEST_TARGET] = self.path.encode('latin-1')
             return environ
 
     return RawHeadersRequestHandler
+
+
+def routing_path(environ):
+    """The path handed to chalice: the request's path with every byte but `/` and
+    the unreserved ones percent-encoded.
+
+    API Gateway routes on the encoded path and gives the captured values decoded.
+    chalice's LocalGateway splits what it is given with urlparse, so a decoded `?`,
+    `#` or `;` in a segment cut the path there and a TAB, CR or LF vanished; once
+    encoded they stay inside their segment (DecodingRouteMatcher decodes them).
+    `%2F` is decoded to a `/`, a separator, as werkzeug always did here: whether
+    API Gateway keeps it inside a {param} is not established.
+    """
+    from urllib.parse import quote, unquote_to_bytes, urlsplit
+    target = urlsplit(environ[REQUEST_TARGET])
+    # as werkzeug: an origin-form target starting with `//` is not a netloc
+    path = target.path if target.scheme or not target.netloc else (
+        b'/' + target.netloc + target.path)
+    return quote(unquote_to_bytes(path or b'/'), safe='/')
+
+
+def local_gateway(app, config):
+    """chalice's LocalGateway, its route matcher decoding the captured values."""
+    from urllib.parse import unquote
+
+    from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
+
+    class DecodingRouteMatcher(RouteMatcher):
+        """API Gateway's pathParameters are decoded (UTF-8); chalice's are as in
+        the path, and the path is encoded (routing_path)."""
+
+        def match_route(self, url):
+            match = super().match_route(url)
+            return match._replace(captured={
+                name: unquote(value, errors='replace')
+                for name, value in match.captured.items()})
+
+    gateway = LocalGateway(app, config)
+    gateway.event_converter = LambdaEventConverter(
+        DecodingRouteMatcher(list(app.routes)), app.api.binary_types)
+    return gateway
 
 
 def wsgi_front(gateway):
@@ -98,7 +144,7 @@ def wsgi_front(gateway):
 
     def application(environ, start_response):
         method = environ['REQUEST_METHOD']
-        path = environ.get('PATH_INFO') or '/'
+        path = routing_path(environ)
         if environ.get('QUERY_STRING'):
             path += '?' + environ['QUERY_STRING']
         headers = {name.lower(): _from_wire(value) for name, value in environ[RAW_HEADERS]}
@@ -212,14 +258,13 @@ def main():
         os.environ['AWS_ENDPOINT_URL'] = moto_server.url
 
     from werkzeug.serving import make_server
-    from chalice.local import LocalGateway
     from app import app
     from chalicelib.storage.resources import ensure_resources
     ensure_resources()
     stop_events = threading.Event()
     start_event_pump(stop_events)
 
-    server = make_server(LOOPBACK, port, wsgi_front(LocalGateway(app, config)),
+    server = make_server(LOOPBACK, port, wsgi_front(local_gateway(app, config)),
                          threaded=True, request_handler=request_handler())
     url = 'http://%s:%d' % (LOOPBACK, server.port)
     print('Glance v1 API on %s (auth mode %s, AWS at %s%s)' % (
