@@ -77,3 +77,17 @@ def atomic_aws(monkeypatch):
         with lock:
             return original(self, request)
     monkeypatch.setattr(BotocoreStubber, 'process_request', atomic)
+
+
+@pytest.fixture(scope='module')
+def runtime():
+    """The local runtime as a real process in trusted-headers mode, one per module
+    (its own moto: a fresh, empty catalog); stopped by PID."""
+    from tests.e2e.support import LocalRuntime
+    local = LocalRuntime('trusted-headers')
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+        os.unlink(local.log.name)

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
                                                response_schema_conformance,
                                                status_code_conformance, unsupported_method)
 
-from tests.e2e.support import PROJECT_DIR, LocalRuntime
+from tests.e2e.support import PROJECT_DIR
 
 OPENAPI_PATH = '/v1/openapi.json'
 MAX_EXAMPLES = 25            # per operation, Hypothesis phase (the coverage phase is extra)
@@ -122,17 +122,6 @@ class LoopbackSession(requests.Session):
 
 
 # -- the service -----------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def runtime():
-    runtime = LocalRuntime('trusted-headers')
-    runtime.start()
-    try:
-        yield runtime
-    finally:
-        runtime.stop()  # SIGTERM to its PID (then SIGKILL); moto stops with it
-        os.unlink(runtime.log.name)
-
-
 def _call(base_url, method, path, headers, body=None):
     request = urllib.request.Request(base_url + path, data=body, method=method,
                                      headers=headers)

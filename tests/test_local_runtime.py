@@ -6,13 +6,10 @@ decoded PATH_INFO, split by chalice's urlparse, cut the path there) and an encod
 TAB, CR or LF is a character of the value (urlparse dropped it). `%2F` is left out:
 whether API Gateway keeps it inside a {param} is not established.
 """
-import os
 import urllib.parse
 
 import pytest
 import requests
-
-from tests.e2e.support import LocalRuntime
 
 IDENTITY = {'X-Identity-Status': 'Confirmed', 'X-Tenant-Id': 't', 'X-Roles': 'member'}
 ADMIN = dict(IDENTITY, **{'X-Tenant-Id': 'admin-tenant', 'X-Roles': 'admin'})
@@ -23,15 +20,6 @@ ROUTING_CHARACTERS = [('a%3Fb', 'a?b'), ('a%23b', 'a#b'), ('a%3Bb', 'a;b'),
                       ('%3F', '?'), ('%09', '\t')]
 OTHER_ENCODED = [('a%25b', 'a%b'), ('a%2520b', 'a%20b'), ('a%20b', 'a b'),
                  ('caf%C3%A9', 'caf\u00e9'), ('a+b', 'a+b')]
-
-
-@pytest.fixture(scope='module')
-def runtime():
-    local = LocalRuntime('trusted-headers')
-    local.start()
-    yield local
-    local.stop()
-    os.unlink(local.log.name)
 
 
 def _send(base_url, method, raw_path, headers, data=None):

@@ -13,10 +13,8 @@ import random
 import threading
 import time
 
-import pytest
 import requests
 
-from tests.e2e.support import LocalRuntime
 from tests.invariants import violations
 
 CLIENTS = 8
@@ -24,15 +22,6 @@ TENANTS = ('soak-a', 'soak-b', 'soak-c', 'soak-d')
 OPERATIONS = int(os.environ.get('SOAK_OPERATIONS', '2500'))
 TIME_LIMIT_SECONDS = 240
 MAX_IMAGE_BYTES = 96 * 1024
-
-
-@pytest.fixture(scope='module')
-def runtime():
-    local = LocalRuntime('trusted-headers')
-    local.start()
-    yield local
-    local.stop()
-    os.unlink(local.log.name)
 
 
 def identity(tenant, client_number):
