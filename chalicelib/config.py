@@ -48,6 +48,15 @@ class Settings:
     keystone_password: str | None
     keystone_project: str | None
     keystone_domain: str
+    keystone_password_parameter: str | None  # SSM SecureString holding the password
+    token_cache_seconds: int         # validated tokens are trusted at most this long
+    # External sources (x-image-meta-location, x-glance-api-copy-from): deny by default.
+    source_s3_buckets: tuple         # buckets an s3:// source may name (never our own)
+    source_allowed_networks: tuple   # CIDRs an http(s) source may resolve into
+    source_ports: tuple              # ports of public http(s) sources
+    source_head_timeout: float       # total seconds for a registration's HEAD
+    source_deadline: float           # total seconds for streaming one source
+    source_min_rate: int             # bytes/s below which a source stream is dropped
 
 
 def parse_size(value):
@@ -65,6 +74,10 @@ def _bool(value):
 def _list(value, default):
     items = tuple(v.strip() for v in value.split(',') if v.strip()) if value else ()
     return items or default
+
+
+def _ints(value, default):
+    return tuple(int(v) for v in _list(value, ())) or default
 
 
 def from_environ(environ=None):
@@ -108,6 +121,14 @@ def from_environ(environ=None):
         keystone_password=env.get('GLANCE_KEYSTONE_PASSWORD') or None,
         keystone_project=env.get('GLANCE_KEYSTONE_PROJECT') or None,
         keystone_domain=env.get('GLANCE_KEYSTONE_DOMAIN', 'Default'),
+        keystone_password_parameter=env.get('GLANCE_KEYSTONE_PASSWORD_PARAMETER') or None,
+        token_cache_seconds=int(env.get('GLANCE_TOKEN_CACHE_SECONDS', 300)),
+        source_s3_buckets=_list(env.get('GLANCE_SOURCE_S3_BUCKETS'), ()),
+        source_allowed_networks=_list(env.get('GLANCE_SOURCE_ALLOWED_NETWORKS'), ()),
+        source_ports=_ints(env.get('GLANCE_SOURCE_PORTS'), (80, 443)),
+        source_head_timeout=float(env.get('GLANCE_SOURCE_HEAD_TIMEOUT', 10)),
+        source_deadline=float(env.get('GLANCE_SOURCE_DEADLINE', 50)),
+        source_min_rate=int(env.get('GLANCE_SOURCE_MIN_RATE', 65536)),
     )
 
 
