@@ -22,8 +22,8 @@ from chalicelib.domain.ports import (CatalogUnavailable, ConcurrentUpdate, Image
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
                                        ImageMemberModel, ImageModel, name_key)
 
-_STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'sha256', 'pending_upload',
-                                  'purge_at', 'member_count')
+_STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'source_fault', 'sha256',
+                                  'pending_upload', 'purge_at', 'member_count')
 PENDING_PARTITION = 'upload'
 _BATCH_GET_MAX = 100
 

@@ -117,6 +117,7 @@ class ImageModel(Model):
     location = UnicodeAttribute(null=True)
     sha256 = UnicodeAttribute(null=True)
     cached_location = UnicodeAttribute(null=True)  # bucket copy of an external location
+    source_fault = UnicodeAttribute(null=True)  # why that copy was refused (downloads: 502)
     purge_at = NumberAttribute(null=True)   # DynamoDB TTL: when a deleted record may go
     member_count = NumberAttribute(null=True)  # holds the member quota under races
     # A presigned upload in progress: mode, upload_id, size, checksum, expires_at...
