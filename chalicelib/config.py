@@ -55,7 +55,8 @@ class Settings:
     source_allowed_networks: tuple   # CIDRs an http(s) source may resolve into
     source_ports: tuple              # ports of public http(s) sources
     source_head_timeout: float       # total seconds for a registration's HEAD
-    source_deadline: float           # total seconds for streaming one source
+    source_deadline: float           # total seconds for streaming one source (plus at most
+                                     # one 10 s socket read: under Lambda's 60 s)
     source_min_rate: int             # bytes/s below which a source stream is dropped
 
 
@@ -127,7 +128,7 @@ def from_environ(environ=None):
         source_allowed_networks=_list(env.get('GLANCE_SOURCE_ALLOWED_NETWORKS'), ()),
         source_ports=_ints(env.get('GLANCE_SOURCE_PORTS'), (80, 443)),
         source_head_timeout=float(env.get('GLANCE_SOURCE_HEAD_TIMEOUT', 10)),
-        source_deadline=float(env.get('GLANCE_SOURCE_DEADLINE', 50)),
+        source_deadline=float(env.get('GLANCE_SOURCE_DEADLINE', 40)),
         source_min_rate=int(env.get('GLANCE_SOURCE_MIN_RATE', 65536)),
     )
 

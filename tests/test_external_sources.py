@@ -173,7 +173,8 @@ def test_put_location_on_queued_and_active_images(client, source_server):
     assert b'not in queued status' in again.body
 
 
-def test_s3_location_in_another_bucket(client):
+def test_s3_location_in_another_bucket(client, settings_override):
+    settings_override(source_s3_buckets=('other-images',))
     s3 = boto3.client('s3', region_name='us-east-1')
     s3.create_bucket(Bucket='other-images')
     s3.put_object(Bucket='other-images', Key='cirros.raw', Body=DATA)

@@ -60,7 +60,9 @@ _workers = []
 
 def run_job(job, image_id, url):
     try:
-        image_service().copy_into_store(image_id, url, keep_location=job == 'cache_image')
+        service = image_service()
+        copy = service.cache_location if job == 'cache_image' else service.copy_from_source
+        copy(image_id, url)
     except Exception:  # noqa: BLE001 - a worker must not die silently
         LOG.exception('%s of image %s from %s failed', job, image_id, url)
 

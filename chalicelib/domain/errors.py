@@ -52,5 +52,9 @@ class RequestHeaderFieldsTooLarge(GlanceError):
     code, title = 431, 'Request Header Fields Too Large'
 
 
+class BadGateway(GlanceError):
+    code, title = 502, 'Bad Gateway'
+
+
 class ServiceUnavailable(GlanceError):
     code, title = 503, 'Service Unavailable'

@@ -3,6 +3,7 @@
 Works on image dicts; storage comes in as a catalog and a blob store.
 """
 import dataclasses
+import hashlib
 import logging
 import time
 import urllib.parse
@@ -10,14 +11,15 @@ import uuid
 
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import (BadRequest, Conflict, Forbidden, NotFound,
-                                      PreconditionFailed, RequestEntityTooLarge,
+from chalicelib.domain.errors import (BadGateway, BadRequest, Conflict, Forbidden,
+                                      NotFound, PreconditionFailed, RequestEntityTooLarge,
                                       ServiceUnavailable)
 from chalicelib.domain.listing import parse_list_params, select_page
 from chalicelib.domain.visibility import can_modify, can_see
 from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
                                      CatalogUnavailable, ConcurrentUpdate, ImageExists,
-                                     ImageMissing, SourceNotFound, SourceUnavailable)
+                                     ImageMissing, SourceNotFound, SourceRefused,
+                                     SourceUnavailable)
 
 LOG = logging.getLogger(__name__)
 OCTET_STREAM = 'application/octet-stream'
@@ -35,6 +37,18 @@ def activated(image, blob, location=None):
     """The image once its bytes are stored and checked: active, with size and checksums."""
     return dict(image, status=im.ACTIVE, size=blob.size, checksum=blob.md5, sha256=blob.sha256,
                 location=location or blob.location, updated_at=im.now_string())
+
+
+def integrity_fault(image, size, md5):
+    """Why bytes that came from an external source cannot be the image's (they differ
+    from its recorded size or from a checksum the client gave), or None."""
+    if image['size'] and size != image['size']:
+        return ('The external source sent %s bytes where the image records %d.'
+                % ('more' if size > image['size'] else size, image['size']))
+    if image['checksum'] and md5 != image['checksum']:
+        return ('The data at the external source does not match the image checksum %s.'
+                % image['checksum'])
+    return None
 
 
 def bucket_location(image):
@@ -91,11 +105,13 @@ class ImageService:
         limit, location = settings().inline_download_limit, bucket_location(image)
         try:
             if location is None:  # an external location, not (yet) copied in
+                if image.get('source_fault'):
+                    raise BadGateway(image['source_fault'])
                 if image['size'] > limit:
                     raise ServiceUnavailable(
                         'The image data is still being copied into the image store; '
                         'retry shortly.', headers={'Retry-After': '30'})
-                return image, self._read_external(image['location'], limit), None
+                return image, self._read_external(image), None
             if image['size'] > limit:
                 return image, None, self.blobs.presign_get(location, settings().presign_expiry)
             return image, self.blobs.read(location), None
@@ -104,15 +120,25 @@ class ImageService:
         except BlobStoreError:
             raise ServiceUnavailable('The image store is unavailable.') from None
 
-    def _read_external(self, url, limit):
+    def _read_external(self, image):
+        """The bytes of a small external location, served only if they are exactly
+        the recorded size and match a checksum the client gave (else 502)."""
         try:
-            stream = self.sources.open(url)
+            stream = self.sources.open(image['location'])
+        except SourceRefused as error:
+            raise BadGateway(str(error)) from None
         except SourceUnavailable:
             raise ServiceUnavailable('The external source could not be read.') from None
         try:
-            return stream.read(limit + 1)[:limit]
+            data = stream.read(image['size'] + 1)
+        except SourceUnavailable as error:
+            raise BadGateway(str(error)) from None
         finally:
             stream.close()
+        fault = integrity_fault(image, len(data), hashlib.md5(data).hexdigest())
+        if fault:
+            raise BadGateway(fault)
+        return data
 
     def index(self, context, params):
         """The page of images a listing shows (spec §13)."""
@@ -139,7 +165,7 @@ class ImageService:
         image_id = meta.get('id') or str(uuid.uuid4())
         owner = meta.get('owner') if context.is_admin and 'owner' in meta else context.owner
         im.check_owner(owner)
-        remote_size = self._remote_size(source, meta)
+        remote_size = self._source_size(source, meta)
         status = im.ACTIVE if data is None and source is None and meta.get('size') == 0 \
             else im.QUEUED
         image = im.new_image(image_id, meta, owner, status, im.now_string())
@@ -166,12 +192,12 @@ class ImageService:
         if source is not None and image['status'] != im.QUEUED:
             raise BadRequest('Attempted to update Location field for an image not in '
                              'queued status.')
-        remote_size = self._remote_size(source, meta)
         new_properties = meta.get('properties') or {}
         kept = 0 if purge_props else len(set(image['properties']) - set(new_properties))
         self._check_property_quota(len(new_properties) + kept)
         if not can_modify(context, image):
             raise Forbidden('Forbidden to update image: %s' % image_id)
+        remote_size = self._source_size(source, meta)  # no source read for others
         if not context.is_admin:
             meta.pop('owner', None)
         im.check_owner(meta.get('owner'))
@@ -217,8 +243,10 @@ class ImageService:
         deleting_status = (im.PENDING_DELETE if settings().delayed_delete and image['location']
                            else im.DELETED)
         stamp = im.now_string()
+        doomed = {}   # the record as the delete found it: its bytes are what goes
 
         def mark_deleted(current_image):
+            doomed.update(current_image)
             if current_image['protected']:
                 raise Forbidden('Image is protected')
             if current_image['status'] == im.PENDING_DELETE:
@@ -240,6 +268,9 @@ class ImageService:
             deleted = self.landed(image_id, stamp)
             if deleted is None:
                 raise
+        # What the delete replaced, not what was read before it: a copy that landed
+        # in between is deleted too.
+        image = doomed or image
         pending = image.get('pending_upload')
         if pending and pending.get('upload_id'):
             self._abort_upload(pending)
@@ -465,12 +496,19 @@ class ImageService:
             raise BadRequest("External sources are not supported: '%s'" % url)
         return kind, url
 
-    def _remote_size(self, source, meta):
-        """What the source says its size is: asked before anything is stored."""
-        if source is None or (source[0] == 'copy_from' and meta.get('size')):
+    def _source_size(self, source, meta):
+        """Refuse a source the service must not read, and ask the size it reports
+        (not for a copy-from that declares one): before anything is stored."""
+        if source is None:
             return None
+        kind, url = source
         try:
-            return self.sources.size_of(source[1])
+            if kind == 'copy_from' and meta.get('size'):
+                self.sources.check(url)
+                return None
+            return self.sources.size_of(url)
+        except SourceRefused as error:
+            raise BadRequest(str(error)) from None
         except SourceNotFound as error:
             raise NotFound(str(error)) from None
         except SourceUnavailable:
@@ -504,49 +542,84 @@ class ImageService:
             self.background('cache_image', image['id'], url)
         return image
 
-    def copy_into_store(self, image_id, url, keep_location=False):
-        """The background half of copy-from (and of caching a large location):
-        stream `url` into the bucket with checksums, then activate or kill."""
-        image = self.catalog.get(image_id)
-        if image is None:
-            return None
-        if not keep_location:
-            def start(current_image):
-                if current_image['status'] != im.QUEUED:
-                    raise Conflict('not queued')
-                return dict(current_image, status=im.SAVING, updated_at=im.now_string())
-            try:
-                image = self.change(image_id, start)
-            except Conflict:
-                return None
-        remaining = self.remaining_quota(image)
-        cap = settings().image_size_cap
+    def copy_from_source(self, image_id, url):
+        """The background half of copy-from: queued -> saving, the source streamed into
+        the bucket, then active, or killed when the bytes cannot be the image's."""
+        def start(current_image):
+            if current_image['status'] != im.QUEUED:
+                raise Conflict('not queued')
+            return dict(current_image, status=im.SAVING, updated_at=im.now_string())
         try:
-            stream = self.sources.open(url)
-            try:
-                blob = self.blobs.put(image_id, stream, cap if remaining is None
-                                      else min(cap, remaining))
-            finally:
-                stream.close()
-        except (SourceNotFound, SourceUnavailable, BlobTooLarge, BlobStoreError):
-            return None if keep_location else self.kill(image_id)
-        declared = image['size']
-        if declared and declared != blob.size and not keep_location:
-            self._discard(blob.location)
+            image = self.change(image_id, start)
+        except (Conflict, NotFound):
+            return None
+        blob, fault = self._copy_source(image, url)
+        if blob is None:
+            LOG.warning('copy-from of image %s failed: %s', image_id, fault)
             return self.kill(image_id)
 
         def finish(current_image):
-            if keep_location:
-                if current_image['location'] != url:
-                    raise Conflict('the image changed')
-                return dict(current_image, cached_location=blob.location)
             if current_image['status'] != im.SAVING:
                 raise Conflict('the image changed')
             return activated(current_image, blob)
+        return self._keep_copy(image_id, blob, finish)
+
+    def cache_location(self, image_id, url):
+        """The background copy of a large external location into the bucket, to which
+        downloads are then redirected. Kept only if the bytes are the recorded size and
+        match a checksum the client gave; otherwise the fault is recorded (502)."""
+        def still_there(current_image):
+            return (current_image['location'] == url and not current_image['deleted']
+                    and current_image['status'] in (im.ACTIVE, im.DEACTIVATED))
+        image = self.catalog.get(image_id)
+        if image is None or not still_there(image):
+            return None
+        blob, fault = self._copy_source(image, url)
+        if blob is None:
+            LOG.warning('caching the location of image %s failed: %s', image_id, fault)
+
+        def finish(current_image):
+            if not still_there(current_image):
+                raise Conflict('the image changed')
+            if blob is None:
+                return dict(current_image, source_fault=fault)
+            return dict(current_image, cached_location=blob.location, source_fault=None)
+        return self._keep_copy(image_id, blob, finish)
+
+    def _copy_source(self, image, url):
+        """Stream `url` into the image's object, stopping past its recorded size (if it
+        has one), the size cap or the owner's remaining quota: (blob, None) when the
+        bytes can be the image's, else (None, why) with nothing left in the bucket."""
+        limits = [settings().image_size_cap, image['size'] or None,
+                  self.remaining_quota(image)]
+        limit = min(bound for bound in limits if bound is not None)
+        try:
+            stream = self.sources.open(url)
+            try:
+                blob = self.blobs.put(image['id'], stream, limit)
+            finally:
+                stream.close()
+        except BlobTooLarge:
+            return None, 'The external source sent more than %d bytes.' % limit
+        except (SourceNotFound, SourceUnavailable, SourceRefused) as error:
+            return None, str(error)
+        except BlobStoreError:
+            self._discard(self.blobs.key_for(image['id']))
+            return None, 'The image store is unavailable.'
+        fault = integrity_fault(image, blob.size, blob.md5)
+        if fault:
+            self._discard(blob.location)
+            return None, fault
+        return blob, None
+
+    def _keep_copy(self, image_id, blob, finish):
+        """Record a background copy; its object goes if the image changed meanwhile
+        (deleted, or another location): no bytes without a record pointing at them."""
         try:
             return self.change(image_id, finish)
-        except Conflict:
-            self._discard(blob.location)
+        except (Conflict, NotFound, CatalogUnavailable):
+            if blob is not None:
+                self._discard(blob.location)
             return None
 
     def remaining_quota(self, image):

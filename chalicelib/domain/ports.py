@@ -35,4 +35,9 @@ class SourceNotFound(Exception):
 
 
 class SourceUnavailable(Exception):
-    """An external source answered with an error."""
+    """An external source answered with an error, or too late, or too slowly."""
+
+
+class SourceRefused(Exception):
+    """An external source the service must not read (its own bucket, an address on
+    its network, a port or bucket not allowed): args[0] says why."""
