@@ -97,11 +97,27 @@ def test_location_needs_formats(client, source_server):
     assert b'Disk format is not specified.' in response.body
 
 
-def test_several_sources_are_refused(client, source_server):
-    response = _post(client, {'x-image-meta-location': source_server + '/image.raw',
-                              'Content-Type': 'application/octet-stream'}, body=b'bytes')
-    assert response.status_code == 400
-    assert b'multiple image sources' in response.body
+def test_several_sources_are_refused_before_anything_is_stored(client, source_server):
+    url = source_server + '/image.raw'
+    for headers, body in (
+            ({'x-image-meta-location': url, 'Content-Type': 'application/octet-stream'},
+             b'bytes'),
+            ({'x-image-meta-location': url}, b'a body of any type'),
+            ({'x-glance-api-copy-from': url, 'Content-Type': 'application/octet-stream'},
+             b'bytes'),
+            ({'x-image-meta-location': url, 'x-glance-api-copy-from': url}, b'')):
+        response = _post(client, headers, body=body)
+        assert response.status_code == 400, headers
+        assert b"It's invalid to provide multiple image sources." in response.body
+    listed = client.http.get('/v1/images/detail?is_public=none', headers=dict(
+        A, **{'X-Roles': 'admin'}))
+    assert body_json(listed)['images'] == [] and _bucket_keys() == []
+    _, queued = create_image(client, A)
+    response = client.http.put('/v1/images/%s' % queued['id'], headers=dict(
+        A, **meta_headers(location=url), **{'Content-Type': 'application/octet-stream'}),
+        body=b'bytes')
+    assert response.status_code == 400 and b'multiple image sources' in response.body
+    assert head(client, A, queued['id']).headers['x-image-meta-status'] == 'queued'
 
 
 def test_copy_from_copies_into_the_bucket_in_the_background(client, source_server):

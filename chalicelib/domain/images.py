@@ -159,7 +159,7 @@ class ImageService:
         self._check_size_cap(meta, data)
         self._enforce_write_policies(context, 'add_image', meta, data, copy_from)
         self._check_property_quota(len(meta.get('properties') or {}))
-        source = self._external_source(context, meta, copy_from)
+        source = self._external_source(context, meta, copy_from, data)
         if 'id' in meta:
             im.validate_new_id(meta['id'])
         image_id = meta.get('id') or str(uuid.uuid4())
@@ -188,7 +188,7 @@ class ImageService:
             purge_props = False
             if image['status'] != im.QUEUED or image['pending_upload']:
                 raise Conflict('Cannot upload to an unqueued image')
-        source = self._external_source(context, meta, copy_from)
+        source = self._external_source(context, meta, copy_from, data)
         if source is not None and image['status'] != im.QUEUED:
             raise BadRequest('Attempted to update Location field for an image not in '
                              'queued status.')
@@ -482,10 +482,13 @@ class ImageService:
                 'The limit has been exceeded on the number of allowed image properties. '
                 'Attempted: %d, Maximum: %d' % (count, quota))
 
-    def _external_source(self, context, meta, copy_from):
-        """(kind, url) of an x-image-meta-location or copy-from source (spec §7 step 5)."""
+    def _external_source(self, context, meta, copy_from, data):
+        """(kind, url) of an x-image-meta-location or copy-from source (spec §7 step 5);
+        at most one source with the body, refused before anything is stored."""
         if 'location' not in meta and copy_from is None:
             return None
+        if data is not None or ('location' in meta and copy_from is not None):
+            raise BadRequest("It's invalid to provide multiple image sources.")
         if 'location' in meta:
             self.policy.enforce(context, 'set_image_location')
         kind = 'location' if 'location' in meta else 'copy_from'
@@ -515,9 +518,7 @@ class ImageService:
             raise ServiceUnavailable('The external source could not be read.') from None
 
     def _handle_source(self, image, meta, data, source, remote_size):
-        """Step 10 of spec §7: at most one source; then upload, location or copy."""
-        if data is not None and source is not None:
-            raise BadRequest("It's invalid to provide multiple image sources.")
+        """Step 10 of spec §7: upload, location or copy (one at most: _external_source)."""
         if data is not None:
             return self._upload(image, data)
         if source is None:
