@@ -1,5 +1,7 @@
 """`make deploy STAGE=dev`: resources stack, `chalice deploy`, then bucket events.
 
+0. check the Keystone service password is an SSM SecureString parameter (only the
+   authorizer's role may read it), not a variable every function would see;
 1. create or update the resources stack (tables, bucket) with the stage's names
    from .chalice/config.json, then rewrite the images an index added since they
    were written does not hold yet (a scan; nothing is written when none);
@@ -47,6 +49,29 @@ def deploy_stack(cloudformation, name, parameters):
     print('stack %s: %s' % (name, waiter.replace('_', ' ')))
 
 
+def check_keystone_password(env, ssm):
+    """Refuse to deploy a password in the stage's variables, or without its parameter
+    (read without decryption: the deployer needs no KMS grant)."""
+    name = env.get('GLANCE_KEYSTONE_PASSWORD_PARAMETER')
+    if env.get('GLANCE_KEYSTONE_PASSWORD'):
+        raise SystemExit('GLANCE_KEYSTONE_PASSWORD is set in the stage, where every function '
+                         'sees it: store it in the SSM SecureString parameter that '
+                         'GLANCE_KEYSTONE_PASSWORD_PARAMETER names instead')
+    if env.get('GLANCE_AUTH_MODE') != 'keystone':
+        return
+    if not name:
+        raise SystemExit('set GLANCE_KEYSTONE_PASSWORD_PARAMETER in the stage')
+    try:
+        found = ssm.get_parameter(Name=name)['Parameter']
+    except ClientError as error:
+        if error.response['Error']['Code'] != 'ParameterNotFound':
+            raise
+        raise SystemExit('the Keystone service password is missing: aws ssm put-parameter '
+                         '--name %s --type SecureString --value ...' % name) from error
+    if found['Type'] != 'SecureString':
+        raise SystemExit('%s is a %s: it must be a SecureString' % (name, found['Type']))
+
+
 def finalizer_arn(stage):
     with open(os.path.join(PROJECT_DIR, '.chalice', 'deployed', '%s.json' % stage)) as f:
         deployed = json.load(f)
@@ -80,6 +105,7 @@ def reindex_images(env):
 def main(stage):
     env = stage_environment(stage)
     parameters = {name: env[variable] for name, variable in PARAMETERS.items()}
+    check_keystone_password(env, boto3.client('ssm'))
     stack = 'glance-v1-%s-resources' % stage
     cloudformation = boto3.client('cloudformation')
     deploy_stack(cloudformation, stack, parameters)
