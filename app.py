@@ -1,6 +1,7 @@
 """The Glance v1 Images API on Chalice. This module only wires things together."""
-from chalice import Chalice, Rate
+from chalice import Rate
 
+from chalicelib.api.gateway import GlanceApp, glance_errors
 from chalicelib.api.images import images_blueprint
 from chalicelib.api.keystone import TOKEN_HEADER, keystone_authorizer
 from chalicelib.api.members import members_blueprint
@@ -11,8 +12,9 @@ from chalicelib.events import copy_image, finalize_bucket_event, reap_abandoned_
 
 
 def create_app():
-    app = Chalice(app_name='glance-v1')
+    app = GlanceApp(app_name='glance-v1')
     app.api.binary_types = ['application/octet-stream']  # API Gateway adds */* (infra/)
+    app.register_middleware(glance_errors, 'http')
     # Deployed stages verify identity with Keystone; version discovery stays open.
     authorizer = None
     if settings().auth_mode == 'keystone':
