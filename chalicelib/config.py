@@ -41,6 +41,7 @@ class Settings:
     presign_expiry: int              # seconds a presigned URL stays valid
     upload_timeout: int              # seconds a presigned reservation may stay unfinished
     upload_part_size: int            # default multipart part size, bytes
+    upload_parts_page: int           # part URLs per reservation answer (size bound)
     upload_events_queue: str         # local runtime: the SQS queue of bucket events
     copy_function: str | None        # AWS: the Lambda function that runs copy-from
     keystone_url: str | None
@@ -115,6 +116,7 @@ def from_environ(environ=None):
         presign_expiry=int(env.get('GLANCE_PRESIGN_EXPIRY', 900)),
         upload_timeout=int(env.get('GLANCE_UPLOAD_TIMEOUT', 24 * 3600)),
         upload_part_size=int(env.get('GLANCE_UPLOAD_PART_SIZE', 64 << 20)),
+        upload_parts_page=int(env.get('GLANCE_UPLOAD_PARTS_PAGE', 250)),
         upload_events_queue=env.get('GLANCE_UPLOAD_EVENTS_QUEUE', 'glance-upload-events'),
         copy_function=env.get('GLANCE_COPY_FUNCTION') or None,
         keystone_url=env.get('GLANCE_KEYSTONE_URL') or None,

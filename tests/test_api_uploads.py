@@ -5,6 +5,7 @@ redirected download of large images.
 One moto world for the module (tables, bucket, the bucket-events queue); every test
 starts from an empty catalog, an empty bucket and an empty queue.
 """
+import base64
 import datetime
 import hashlib
 import json
@@ -23,6 +24,10 @@ A = tenant('tenant-a')
 B = tenant('tenant-b')
 JSON = {'Content-Type': 'application/json'}
 PART = 5 << 20                      # S3's smallest part
+MAX_PARTS = 10000                   # S3's most parts
+MB = 1 << 20
+# as long as an STS/Lambda session token (base64, so '+' and '/' are %-encoded in URLs)
+SESSION_TOKEN = base64.b64encode(bytes(range(256)) * 3).decode()[:800]
 TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%f'
 
 
@@ -265,6 +270,8 @@ def test_reserve_multipart_one_presigned_url_per_part(client, world):
     parts = upload['parts']
     assert [p['part_number'] for p in parts] == [1, 2, 3]
     assert [p['size'] for p in parts] == [PART, PART, 100]
+    assert upload['part_count'] == 3
+    assert 'next_part_marker' not in upload and 'next' not in upload  # one page
     for part in parts:
         assert part['uploaded'] is False and part['method'] == 'PUT'
         url = urllib.parse.urlsplit(part['url'])
@@ -292,6 +299,136 @@ def test_size_above_the_default_part_size_is_multipart(client, settings_override
     assert len(upload['parts']) == 2
     other = queued_image(client)
     assert reservation(client, other['id'], size=PART)['mode'] == 'single'
+
+
+# -- paging the parts of a reservation -------------------------------------------------------
+def page_path(image_id, part_marker):
+    return '%s?part_marker=%s' % (upload_path(image_id), part_marker)
+
+
+def session_token_client():
+    """An S3 client signing with a session token, as in Lambda: every presigned URL
+    then carries X-Amz-Security-Token."""
+    import boto3
+    from botocore.config import Config
+    return boto3.client('s3', region_name=settings().region, aws_access_key_id='ASIATESTING',
+                        aws_secret_access_key='testing', aws_session_token=SESSION_TOKEN,
+                        config=Config(signature_version='s3v4',
+                                      s3={'addressing_style': 'path'}))
+
+
+def walk_pages(client, first):
+    """Follow the `next` links from the answer `first`; -> (answers, their byte sizes)."""
+    answers, sizes, response = [], [], first
+    while True:
+        sizes.append(len(response.body))
+        answers.append(body_json(response)['upload'])
+        if 'next' not in answers[-1]:
+            return answers, sizes
+        response = client.http.get(answers[-1]['next'], headers=A)
+        assert response.status_code == 200, response.body
+
+
+def test_a_10000_part_reservation_is_answered_in_pages_under_1_mb(client, monkeypatch):
+    """10,000 URLs with a session token each are ~13 MB, past Lambda's 6 MB response
+    limit: every answer holds one page of them."""
+    from chalicelib.api.common import upload_service
+    monkeypatch.setattr(upload_service().blobs, '_client', session_token_client())
+    image = queued_image(client)
+    response = reserve(client, image['id'], body={'size': MAX_PARTS * PART, 'part_size': PART})
+    assert response.status_code == 201, response.body
+
+    answers, sizes = walk_pages(client, response)
+
+    page = settings().upload_parts_page
+    assert page == 250 and len(answers) == MAX_PARTS // page
+    first = answers[0]
+    assert (first['part_count'], first['next_part_marker']) == (MAX_PARTS, page)
+    assert first['next'] == '/v1/images/%s/upload?part_marker=%d' % (image['id'], page)
+    assert [len(answer['parts']) for answer in answers] == [page] * len(answers)
+    numbers = [p['part_number'] for answer in answers for p in answer['parts']]
+    assert numbers == list(range(1, MAX_PARTS + 1))   # each part once, in order
+    assert all(query_of(p['url'])['X-Amz-Security-Token'] == SESSION_TOKEN
+               for answer in answers for p in answer['parts'])
+    assert {answer['upload_id'] for answer in answers} == {first['upload_id']}
+    assert max(sizes) < MB            # bytes of every answer, with a token in each URL
+    assert sum(sizes) > 6 * MB        # what a single answer would have been
+
+
+def test_pages_show_the_parts_already_uploaded(client, world, settings_override):
+    settings_override(upload_parts_page=3)
+    image = queued_image(client)
+    data = b'\x01' * (6 * PART + 100)   # seven parts, the last one small
+    upload = reservation(client, image['id'], size=len(data), part_size=PART)
+    assert [p['part_number'] for p in upload['parts']] == [1, 2, 3]
+    assert not any(p['uploaded'] for p in upload['parts'])
+    page_2 = show_upload(client, image['id'])   # parts 4-6, from the first page's marker
+    assert body_json(page_2)['upload']['next_part_marker'] == 3
+    etags = {}
+    for number in (2, 4, 7):
+        etags.update(put_parts(world, dict(upload, parts=[
+            {'part_number': number, 'size': min(PART, len(data) - (number - 1) * PART)}]),
+            data))
+    listed = []   # the ListParts requests of this service
+
+    def record(params, **kwargs):
+        listed.append(params['UploadId'])
+    world.s3.meta.events.register('provide-client-params.s3.ListParts', record)
+    try:
+        answers, _ = walk_pages(client, show_upload(client, image['id']))
+    finally:
+        world.s3.meta.events.unregister('provide-client-params.s3.ListParts', record)
+
+    assert [[p['part_number'] for p in answer['parts']] for answer in answers] == \
+        [[1, 2, 3], [4, 5, 6], [7]]
+    assert [answer.get('next_part_marker') for answer in answers] == [3, 6, None]
+    assert listed == [upload['upload_id']] * 3    # one ListParts a page
+    parts = {p['part_number']: p for answer in answers for p in answer['parts']}
+    assert {n for n, p in parts.items() if p['uploaded']} == {2, 4, 7}
+    assert {n: parts[n]['etag'] for n in etags} == etags
+    assert all('url' not in parts[n] for n in etags)
+    assert all(query_of(parts[n]['url'])['partNumber'] == str(n) for n in (1, 3, 5, 6))
+    response = client.http.get(page_path(image['id'], 5), headers=A)   # any marker
+    assert [p['part_number'] for p in body_json(response)['upload']['parts']] == [6, 7]
+
+
+@pytest.mark.parametrize('marker', ['abc', '-1', '1.5', '', ' 1', '+1', '1e3', '0x1',
+                                    '%D9%A3', '3', '03', '10000', '9' * 50, '9' * 5000])
+def test_bad_part_markers_are_400(client, world, settings_override, marker):
+    settings_override(upload_parts_page=2)
+    image = queued_image(client)
+    upload = reservation(client, image['id'], size=2 * PART + 1, part_size=PART)
+    assert upload['part_count'] == 3
+
+    response = client.http.get(page_path(image['id'], marker), headers=A)
+
+    assert response.status_code == 400, (marker, response.status_code, response.body)
+    assert 'part_marker' in error_text(response)
+    assert pending_upload_of(image['id'])['upload_id'] == upload['upload_id']  # kept
+    assert world.multipart_uploads() == [('uploads/%s' % image['id'], upload['upload_id'])]
+
+
+def test_part_marker_error_says_which_parts_there_are(client):
+    image = queued_image(client)
+    reservation(client, image['id'], size=2 * PART + 1, part_size=PART)
+    response = client.http.get(page_path(image['id'], 3), headers=dict(A, Accept=JSON[
+        'Content-Type']))
+    assert response.status_code == 400
+    assert 'Invalid part_marker 3: the upload of image %s has parts 1 to 3' % image['id'] \
+        in body_json(response)['message']
+    assert client.http.get(page_path(image['id'], 2), headers=A).status_code == 200
+    assert client.http.get(page_path(image['id'], '00'), headers=A).status_code == 200
+
+
+def test_a_single_put_reservation_has_one_page(client):
+    image = queued_image(client)
+    upload = reservation(client, image['id'], size=1000)
+    assert 'next' not in upload and 'next_part_marker' not in upload
+    response = client.http.get(page_path(image['id'], 0), headers=A)
+    assert response.status_code == 200 and body_json(response)['upload']['mode'] == 'single'
+    response = client.http.get(page_path(image['id'], 1), headers=A)
+    assert response.status_code == 400, response.body
+    assert 'has parts 1 to 1' in error_text(response)
 
 
 # -- reservation rules ----------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Presigned uploads, an extension under /v1/images/{id}/upload (see README)."""
 import json
+import re
+import urllib.parse
 
 from chalice import Response
 
 from chalicelib.api import wire
-from chalicelib.api.common import blueprint_of, upload_service
+from chalicelib.api.common import blueprint_of, query_params, upload_service
 from chalicelib.domain.errors import BadRequest
 
 
@@ -22,19 +24,41 @@ def _json_object(request, required=True):
     return document
 
 
+MAX_PART_NUMBER = 10000  # S3's
+
+
+def _with_next_link(upload):
+    """Glance's `next` link to the following page of parts, when there is one."""
+    if upload.get('next_part_marker') is not None:
+        upload['next'] = '/v1/images/%s/upload?part_marker=%d' % (
+            urllib.parse.quote(upload['image_id'], safe=''), upload['next_part_marker'])
+    return upload
+
+
+def _part_marker(request):
+    """?part_marker=N (0..9999: the last part of the previous page), default 0."""
+    value = query_params(request).get('part_marker')
+    if value is None:
+        return 0
+    if not re.fullmatch('[0-9]+', value):
+        raise BadRequest('part_marker param must be a non-negative integer')
+    digits = value.lstrip('0')
+    # a longer number is out of range all the same (and int() refuses 4300 digits)
+    return int(digits or 0) if len(digits) <= 5 else MAX_PART_NUMBER
+
+
 def reserve(request, context, image_id):
-    """{"size": N, "checksum": md5?, "part_size": N?} -> the presigned URL(s)."""
+    """{"size": N, "checksum": md5?, "part_size": N?} -> the presigned URL(s), the first
+    page of parts."""
     body = _json_object(request)
     upload = upload_service().reserve(context, image_id, body.get('size'),
                                       body.get('checksum'), body.get('part_size'))
-    return wire.json_response({'upload': upload}, 201)
+    return wire.json_response({'upload': _with_next_link(upload)}, 201)
 
 
 def show(request, context, image_id):
-    return wire.json_response({'upload': upload_service().show(context, image_id)})
-
-
-MAX_PART_NUMBER = 10000  # S3's
+    upload = upload_service().show(context, image_id, _part_marker(request))
+    return wire.json_response({'upload': _with_next_link(upload)})
 
 
 def _part(entry):

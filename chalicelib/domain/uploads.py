@@ -81,9 +81,11 @@ class UploadService:
                 raise
         return self.describe(image, fresh=True)
 
-    def show(self, context, image_id):
-        """The reservation: parts already uploaded and fresh URLs for the rest."""
-        return self.describe(self._image_with_upload(context, image_id))
+    def show(self, context, image_id, part_marker=0):
+        """The reservation: a page of parts after `part_marker`, those already uploaded
+        and fresh URLs for the rest."""
+        return self.describe(self._image_with_upload(context, image_id),
+                             part_marker=part_marker)
 
     def complete(self, context, image_id, parts=None):
         """Finish the upload: the image goes to `saving`; exactly one caller wins."""
@@ -152,9 +154,21 @@ class UploadService:
         self.images.change(image_id, release)
         self._discard(upload)
 
-    def describe(self, image, fresh=False):
-        """The reservation for the client; `fresh`: just made, no part uploaded yet."""
+    def describe(self, image, fresh=False, part_marker=0):
+        """The reservation for the client; `fresh`: just made, no part uploaded yet.
+
+        A multipart reservation answers one page of parts, those numbered after
+        `part_marker`: every URL carries the session token, and 10,000 of them would
+        pass Lambda's 6 MB response limit. `next_part_marker` asks for the next page.
+        """
         upload, expiry = image['pending_upload'], settings().presign_expiry
+        every_part = [(1, upload['size'])] if upload['mode'] == SINGLE else \
+            _parts(upload['size'], upload['part_size'])
+        if not 0 <= part_marker < len(every_part):
+            raise BadRequest('Invalid part_marker %d: the upload of image %s has parts 1 to '
+                             '%d; part_marker is the last part number of the previous page '
+                             '(0 for the first page).'
+                             % (part_marker, image['id'], len(every_part)))
         described = {'image_id': image['id'], 'mode': upload['mode'], 'size': upload['size'],
                      'expires_at': upload['expires_at'],
                      'urls_expire_at': _later(expiry)}
@@ -164,10 +178,12 @@ class UploadService:
                 'Content-Length': str(upload['size'])},
                 url=self.blobs.presign_put(upload['key'], upload['size'], expiry))
             return described
+        page = every_part[part_marker:part_marker + max(1, settings().upload_parts_page)]
+        last = page[-1][0]
         done = {} if fresh else {p['part_number']: p for p in self._store(
-            self.blobs.list_parts, upload['key'], upload['upload_id'])}
+            self.blobs.list_parts, upload['key'], upload['upload_id'], last)}
         parts = []
-        for number, part_size in _parts(upload['size'], upload['part_size']):
+        for number, part_size in page:
             if number in done:
                 parts.append(dict(done[number], uploaded=True))
             else:
@@ -176,7 +192,9 @@ class UploadService:
                                   upload['key'], upload['upload_id'], number, part_size,
                                   expiry)})
         described.update(upload_id=upload['upload_id'], part_size=upload['part_size'],
-                         parts=parts)
+                         part_count=len(every_part), parts=parts)
+        if last < len(every_part):   # as Glance's `next`: absent on the last page
+            described['next_part_marker'] = last
         return described
 
     # -- the finalizer and the reaper ---------------------------------------------------

@@ -144,17 +144,22 @@ class ImageBlobStore:
         return self._call('create_multipart_upload', Key=key,
                           ContentType='application/octet-stream')['UploadId']
 
-    def list_parts(self, key, upload_id):
-        """[{part_number, etag, size}] uploaded so far."""
+    def list_parts(self, key, upload_id, through=None):
+        """[{part_number, etag, size}] uploaded so far, or only up to part `through` (a
+        page of a reservation). Listed from the first part: moto reads PartNumberMarker
+        as an index into the uploaded parts, S3 as a part number."""
         parts, marker = [], 0
         while True:
             page = self._call('list_parts', Key=key, UploadId=upload_id,
                               PartNumberMarker=marker)
             parts += [{'part_number': p['PartNumber'], 'etag': p['ETag'], 'size': p['Size']}
-                      for p in page.get('Parts', [])]
+                      for p in page.get('Parts', [])
+                      if through is None or p['PartNumber'] <= through]
             if not page.get('IsTruncated'):
                 return parts
             marker = page['NextPartNumberMarker']
+            if through is not None and marker >= through:
+                return parts
 
     def complete_multipart(self, key, upload_id, parts):
         """BlobMissing when the upload is gone or the parts are not those uploaded
