@@ -24,6 +24,10 @@ def create_app():
         app.register_blueprint(images_blueprint(authorizer), url_prefix='/' + prefix)
         app.register_blueprint(members_blueprint(authorizer), url_prefix='/' + prefix)
         app.register_blueprint(uploads_blueprint(authorizer), url_prefix='/' + prefix)
+    # Unversioned paths: v1 for an Accept of application/vnd.openstack.images-v1, else 300.
+    app.register_blueprint(images_blueprint(authorizer, with_root=False))
+    app.register_blueprint(members_blueprint(authorizer))
+    app.register_blueprint(uploads_blueprint(authorizer))
     app.register_blueprint(versions_blueprint())
     # Presigned uploads: the bucket's ObjectCreated events, and the reaper.
     app.lambda_function(name='upload_finalizer')(finalize_bucket_event)

@@ -6,10 +6,10 @@ import logging
 import threading
 import uuid
 
-from chalicelib.api import wire
+from chalicelib.api import negotiation, wire
 from chalicelib.config import settings
 from chalicelib.domain import context as ctx
-from chalicelib.domain.errors import (GlanceError, MethodNotAllowed,
+from chalicelib.domain.errors import (GlanceError, MethodNotAllowed, NotFound,
                                       RequestHeaderFieldsTooLarge, ServiceUnavailable,
                                       Unauthorized)
 from chalicelib.domain.images import ImageData, ImageService
@@ -159,34 +159,42 @@ def v1_view(blueprint, path, methods, authorizer=None):
     def register(view):
         @functools.wraps(view)
         def handle(**kwargs):
-            request = blueprint.current_request
-            try:
-                context = request_context(request)
-                rid = request_id(request)
-            except GlanceError as error:  # before the context middleware: no request id
-                return wire.error_response(error, request.headers.get('accept'),
-                                           request.method)
-            try:
-                response = view(request, context, **kwargs)
-            except GlanceError as error:
-                response = wire.error_response(error, request.headers.get('accept'),
-                                               request.method)
-            except (CatalogUnavailable, BlobStoreError) as error:  # the request may be retried
-                LOG.warning('%s %s: %s', request.method, path, error)
-                response = wire.error_response(ServiceUnavailable(
-                    'The image %s is unavailable; try again later.'
-                    % ('catalog' if isinstance(error, CatalogUnavailable) else 'store')),
-                    request.headers.get('accept'), request.method)
-            except Exception:  # noqa: BLE001 - the client gets Glance's 500, we get the trace
-                LOG.exception('unexpected error in %s %s', request.method, path)
-                response = wire.error_response(GlanceError(), request.headers.get('accept'),
-                                               request.method)
-            response.headers['x-openstack-request-id'] = rid
-            return response
+            return respond(blueprint.current_request, view, **kwargs)
         blueprint.route(path, methods=list(methods), content_types=['*/*'],
                         authorizer=authorizer)(handle)
         return view
     return register
+
+
+def respond(request, view, **kwargs):
+    """A v1 view's answer, through the reference's middleware: version negotiation,
+    then the context (identity, request id), then the router and the view."""
+    accept = request.headers.get('accept')
+    if negotiation.names_no_v1_version(request):
+        from chalicelib.api.versions import multiple_choices_response
+        return multiple_choices_response(request)
+    try:
+        context = request_context(request)
+        rid = request_id(request)
+    except GlanceError as error:  # before the context middleware: no request id
+        return wire.error_response(error, accept, request.method)
+    try:
+        if negotiation.resource_is_missing(request):
+            raise NotFound('The resource could not be found.')
+        response = view(request, context, **kwargs)
+    except GlanceError as error:
+        response = wire.error_response(error, accept, request.method)
+    except (CatalogUnavailable, BlobStoreError) as error:  # the request may be retried
+        LOG.warning('%s %s: %s', request.method, request.path, error)
+        response = wire.error_response(ServiceUnavailable(
+            'The image %s is unavailable; try again later.'
+            % ('catalog' if isinstance(error, CatalogUnavailable) else 'store')),
+            accept, request.method)
+    except Exception:  # noqa: BLE001 - the client gets Glance's 500, we get the trace
+        LOG.exception('unexpected error in %s %s', request.method, request.path)
+        response = wire.error_response(GlanceError(), accept, request.method)
+    response.headers['x-openstack-request-id'] = rid
+    return response
 
 
 def not_allowed(blueprint, path, allowed, allow_header=None, authorizer=None):

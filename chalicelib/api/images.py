@@ -114,9 +114,11 @@ RESOURCES = (
 )
 
 
-def images_blueprint(authorizer=None):
-    """The v1 routes; one blueprint per URL prefix (chalice registers each once)."""
-    return blueprint_of(__name__, ROUTES, RESOURCES, authorizer)
+def images_blueprint(authorizer=None, with_root=True):
+    """The v1 routes; one blueprint per URL prefix (chalice registers each once).
+    Without a prefix (media-type versioning) `/` stays version discovery's."""
+    routes = ROUTES if with_root else [route for route in ROUTES if route[0] != '/']
+    return blueprint_of(__name__, routes, RESOURCES, authorizer)
 
 
 def _base_url(request):

@@ -9,12 +9,12 @@ import os
 
 from chalice import Blueprint, Response
 
-from chalicelib.api import wire
-from chalicelib.api.common import ALL_METHODS, request_id
+from chalicelib.api import negotiation, wire
+from chalicelib.api.common import ALL_METHODS, request_id, respond
 from chalicelib.config import settings
 from chalicelib.domain.errors import GlanceError, MethodNotAllowed, NotFound
 
-V1_PREFIXES = ('v1', 'v1.0', 'v1.1')
+V1_PREFIXES = negotiation.V1_VERSIONS
 OPENAPI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openapi.json')
 OPENAPI_METHODS = ('GET', 'HEAD')
 
@@ -37,6 +37,11 @@ def versions_document(request):
 def _versions(request, status_code):
     return Response(body=json.dumps(versions_document(request)),
                     headers={'Content-Type': 'application/json'}, status_code=status_code)
+
+
+def multiple_choices_response(request):
+    """300 with the versions: the request names no version this service has."""
+    return _versions(request, 300)
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,7 +73,12 @@ def versions_blueprint():
                      content_types=any_body)
     @blueprint.route('/', methods=list(ALL_METHODS), content_types=any_body)
     def multiple_choices():
-        return _versions(blueprint.current_request, 300)
+        request = blueprint.current_request
+        version = negotiation.media_type_version(request.headers.get('accept'))
+        if request.path == '/' and version in negotiation.V1_VERSIONS:
+            from chalicelib.api.images import root_index, root_head
+            return respond(request, root_head if request.method == 'HEAD' else root_index)
+        return _versions(request, 300)
 
     def openapi():
         request = blueprint.current_request
@@ -85,7 +95,10 @@ def versions_blueprint():
 
     def unknown_path(version, **_):
         request = blueprint.current_request
-        if version not in V1_PREFIXES:
+        named = negotiation.media_type_version(request.headers.get('accept'))
+        if named is not None and named not in negotiation.V1_VERSIONS:
+            return _versions(request, 300)
+        if version not in V1_PREFIXES and named is None:
             return _versions(request, 300)
         try:  # inside v1, so through the context middleware: a request id
             headers = {'x-openstack-request-id': request_id(request)}
