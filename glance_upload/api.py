@@ -41,8 +41,12 @@ class Glance:
         return self.call('POST', '/images/%s/upload' % image_id, (201,),
                          json=body).json()['upload']
 
-    def reservation(self, image_id):
-        return self.call('GET', '/images/%s/upload' % image_id).json()['upload']
+    def reservation(self, image_id, part_marker=None):
+        """The reservation; a multipart one holds the page of parts after `part_marker`
+        (its `next_part_marker` asks for the following page)."""
+        params = {} if part_marker is None else {'part_marker': part_marker}
+        return self.call('GET', '/images/%s/upload' % image_id,
+                         params=params).json()['upload']
 
     def complete(self, image_id, parts=None):
         body = {'parts': parts} if parts is not None else None

@@ -10,11 +10,12 @@ and then exits 3, leaving the state file, as an interruption would.
 import argparse
 import hashlib
 import json
+import math
 import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import requests
 from tqdm import tqdm
@@ -128,39 +129,66 @@ class Uploader:
         self.bar = None
 
     def upload(self, image_id, upload):
-        """-> [{part_number, etag}] of every part (multipart), or None (single PUT)."""
-        if upload['mode'] == 'single':
-            parts = [{'part_number': 1, 'size': upload['size'], 'uploaded': False,
-                      'url': upload['url'], 'headers': upload['headers']}]
-        else:
-            parts = upload['parts']
-        done = [part for part in parts if part['uploaded']]
-        todo = [part for part in parts if not part['uploaded']]
-        log('image %s: %d parts, %d already uploaded (skipped), %d to upload' % (
-            image_id, len(parts), len(done), len(todo)))
-        if self.stop_after is not None:
-            todo = todo[:self.stop_after]
-        etags = {part['part_number']: part['etag'] for part in done}
-        initial = sum(part['size'] for part in done)
-        with tqdm(total=upload['size'], initial=initial, desc='upload', unit='B',
-                  unit_scale=True, unit_divisor=1024, disable=None) as self.bar:
+        """-> [{part_number, etag}] of every part (multipart), or None (single PUT).
+
+        The parts come a page at a time: the next page is asked for when the uploads
+        reach it, so its URLs are fresh when they are used.
+        """
+        count = 1 if upload['mode'] == 'single' else \
+            math.ceil(upload['size'] / upload['part_size'])
+        log('image %s: %d parts' % (image_id, count))
+        etags, skipped, sent = {}, 0, 0
+        with tqdm(total=upload['size'], desc='upload', unit='B', unit_scale=True,
+                  unit_divisor=1024, disable=None) as self.bar:
             pool = ThreadPoolExecutor(self.parallel)
+            running = {}
+
+            def collect(until):
+                while len(running) > until:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        etags[running.pop(future)['part_number']] = future.result()
             try:
-                futures = {pool.submit(self.put_part, image_id, upload, part): part
-                           for part in todo}
-                for future in as_completed(futures):
-                    etags[futures[future]['part_number']] = future.result()
+                for part in self.parts(image_id, upload):
+                    if part['uploaded']:
+                        etags[part['part_number']] = part['etag']
+                        skipped += 1
+                        self.progress(part['size'])
+                        continue
+                    if self.stop_after is not None and sent >= self.stop_after:
+                        break
+                    collect(2 * self.parallel - 1)  # a few queued, no more
+                    running[pool.submit(self.put_part, image_id, upload, part)] = part
+                    sent += 1
+                collect(0)
             except BaseException:
                 self.stop.set()  # the other threads give up at their next read
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
-        log('image %s: uploaded %d parts' % (image_id, len(todo)))
-        if len(etags) < len(parts):
-            raise Stopped('stopped after %d parts (--stop-after-parts)' % len(todo))
+        log('image %s: %d parts, %d already uploaded (skipped), %d uploaded'
+            % (image_id, count, skipped, sent))
+        if len(etags) < count:
+            raise Stopped('stopped after %d parts (--stop-after-parts)' % sent)
         if upload['mode'] == 'single':
             return None
         return [{'part_number': number, 'etag': etag} for number, etag in sorted(etags.items())]
+
+    def parts(self, image_id, upload):
+        """Every part of the reservation, asking for its pages one after the other."""
+        if upload['mode'] == 'single':
+            yield {'part_number': 1, 'size': upload['size'], 'uploaded': False,
+                   'url': upload['url'], 'headers': upload['headers']}
+            return
+        page = upload
+        while True:
+            yield from page['parts']
+            if page.get('next_part_marker') is None:
+                return
+            page = self.glance.reservation(image_id, page['next_part_marker'])
+            if page.get('upload_id') != upload['upload_id']:
+                raise UploadError('the upload of image %s was replaced by another one '
+                                  'meanwhile' % image_id)
 
     def put_part(self, image_id, upload, part):
         number, url = part['part_number'], part['url']
@@ -191,7 +219,7 @@ class Uploader:
         raise UploadError('part %d failed after %d attempts: %s' % (number, ATTEMPTS, failure))
 
     def fresh_url(self, image_id, number):
-        upload = self.glance.reservation(image_id)
+        upload = self.glance.reservation(image_id, number - 1)  # the page it begins
         if upload['mode'] == 'single':
             return upload['url']
         part = next(p for p in upload['parts'] if p['part_number'] == number)

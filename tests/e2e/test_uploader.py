@@ -1,7 +1,8 @@
 """The big-file uploader (`python -m glance_upload`) against the local runtime.
 
 The runtime runs in trusted-headers mode so that the uploader's --header option
-carries the identity; its embedded moto plays S3 behind the presigned URLs.
+carries the identity; its embedded moto plays S3 behind the presigned URLs. It answers
+reservations three parts a page, so that the uploader follows pages with small files.
 """
 import hashlib
 import json
@@ -20,17 +21,24 @@ TENANT = 'uploader-tenant'
 IDENTITY = {'X-Identity-Status': 'Confirmed', 'X-Tenant-Id': TENANT, 'X-Roles': 'member'}
 PART = 5 << 20
 SIZE = 6 * PART + 12345      # seven parts, the last one small
+PAGE = 3                     # parts a reservation answers at a time: pages of 3, 3, 1
 TIMEOUT = 60
 
 
 @pytest.fixture(scope='module')
-def url():
-    runtime = LocalRuntime('trusted-headers')
+def runtime():
+    started = LocalRuntime('trusted-headers', extra_env={'GLANCE_UPLOAD_PARTS_PAGE': str(PAGE)})
     try:
-        yield runtime.start()
+        started.start()
+        yield started
     finally:
-        runtime.stop()
-        os.unlink(runtime.log.name)
+        started.stop()
+        os.unlink(started.log.name)
+
+
+@pytest.fixture(scope='module')
+def url(runtime):
+    return runtime.base_url
 
 
 def write_file(path, size):
@@ -69,11 +77,24 @@ def head(url, image_id):
     return response.headers
 
 
-def reservation(url, image_id):
-    response = requests.get('%s/v1/images/%s/upload' % (url, image_id), headers=IDENTITY,
-                            timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()['upload']
+def every_part(url, image_id):
+    """The parts of the reservation, following its `next` links; each part once."""
+    parts, path = [], '/v1/images/%s/upload' % image_id
+    while path:
+        response = requests.get(url + path, headers=IDENTITY, timeout=10)
+        assert response.status_code == 200, response.text
+        upload = response.json()['upload']
+        assert len(upload['parts']) <= PAGE
+        parts += upload['parts']
+        path = upload.get('next')
+    assert [p['part_number'] for p in parts] == list(range(1, upload['part_count'] + 1))
+    return parts
+
+
+def reservation_gets(runtime, image_id):
+    """How many times the image's reservation was fetched (the runtime's access log)."""
+    with open(runtime.log.name, encoding='utf-8', errors='replace') as log:
+        return log.read().count('GET /v1/images/%s/upload -> 200' % image_id)
 
 
 def downloaded_md5(url, image_id):
@@ -89,7 +110,7 @@ def state_of(path):
         return json.load(handle)
 
 
-def test_uploads_a_big_file_in_parallel_parts(url, big_file):
+def test_uploads_a_big_file_in_parallel_parts(url, big_file, runtime):
     path, md5 = big_file
     result = upload(url, path, '--part-size', PART, '--parallel', 4, '--name', 'big-one')
 
@@ -98,7 +119,8 @@ def test_uploads_a_big_file_in_parallel_parts(url, big_file):
     assert (image['status'], image['checksum'], image['size']) == ('active', md5, SIZE)
     assert (image['name'], image['owner'], image['disk_format'], image['container_format']) \
         == ('big-one', TENANT, 'raw', 'bare')
-    assert '7 parts, 0 already uploaded (skipped), 7 to upload' in result.stderr
+    assert '7 parts, 0 already uploaded (skipped), 7 uploaded' in result.stderr
+    assert reservation_gets(runtime, image['id']) == 2   # pages 2 and 3 (the POST: 1)
     assert not os.path.exists(path + cli.STATE_SUFFIX)
     headers = head(url, image['id'])
     assert (headers['x-image-meta-status'], headers['x-image-meta-checksum']) == ('active', md5)
@@ -108,7 +130,7 @@ def test_uploads_a_big_file_in_parallel_parts(url, big_file):
 def test_resumes_an_interrupted_upload_with_the_missing_parts_only(url, big_file, monkeypatch,
                                                                    capsys):
     path, md5 = big_file
-    stopped = upload(url, path, '--part-size', PART, '--parallel', 4, '--stop-after-parts', 3)
+    stopped = upload(url, path, '--part-size', PART, '--parallel', 4, '--stop-after-parts', 4)
 
     assert stopped.returncode == cli.EXIT_STOPPED, stopped.stderr
     assert 'run the same command again to resume' in stopped.stderr
@@ -117,12 +139,13 @@ def test_resumes_an_interrupted_upload_with_the_missing_parts_only(url, big_file
     assert state['url'] == url + '/v1' and state['checksum'] == md5
     image_id = state['image_id']
     assert head(url, image_id)['x-image-meta-status'] == 'queued'
-    parts = reservation(url, image_id)['parts']
-    assert [p['part_number'] for p in parts if p['uploaded']] == [1, 2, 3]
+    parts = every_part(url, image_id)   # the first page, and one part of the second
+    assert [p['part_number'] for p in parts if p['uploaded']] == [1, 2, 3, 4]
     assert all(p['etag'] for p in parts if p['uploaded'])
 
-    # the second run, in this process, to see every PUT it sends to S3
-    sent = []
+    # the second run, in this process, to see every PUT it sends to S3 and every page
+    # it asks for
+    sent, asked = [], []
     real_put = requests.Session.put
 
     def spy(session, put_url, *args, **kwargs):
@@ -130,11 +153,18 @@ def test_resumes_an_interrupted_upload_with_the_missing_parts_only(url, big_file
         sent.append(int(query['partNumber'][0]))
         return real_put(session, put_url, *args, **kwargs)
     monkeypatch.setattr(requests.Session, 'put', spy)
+    real_reservation = cli.Glance.reservation
+
+    def reservation_spy(glance, image_id, part_marker=None):
+        asked.append(part_marker)
+        return real_reservation(glance, image_id, part_marker)
+    monkeypatch.setattr(cli.Glance, 'reservation', reservation_spy)
     assert cli.main(arguments(url, path, '--parallel', 4)) == 0
 
     out, err = capsys.readouterr()
-    assert sorted(sent) == [4, 5, 6, 7]
-    assert '7 parts, 3 already uploaded (skipped), 4 to upload' in err
+    assert sorted(sent) == [5, 6, 7]
+    assert asked == [None, 3, 6]   # the first page, then the others as reached
+    assert '7 parts, 4 already uploaded (skipped), 3 uploaded' in err
     image = json.loads(out)
     assert (image['id'], image['status'], image['checksum'], image['size']) == \
         (image_id, 'active', md5, SIZE)
@@ -180,16 +210,16 @@ def test_an_expired_part_url_is_replaced(url, tmp_path, monkeypatch, capsys):
     asked = []
     real_reservation = cli.Glance.reservation
 
-    def reservation_spy(glance, image_id):
-        asked.append(image_id)
-        return real_reservation(glance, image_id)
+    def reservation_spy(glance, image_id, part_marker=None):
+        asked.append(part_marker)
+        return real_reservation(glance, image_id, part_marker)
     monkeypatch.setattr(cli.Glance, 'reservation', reservation_spy)
 
     assert cli.main(arguments(url, path, '--part-size', PART)) == 0
 
-    # part 2 went twice, the second time to a URL from GET /v1/images/{id}/upload
+    # part 2 went twice, the second time to a URL from the page that begins with it
     assert len([u for u in urls if 'partNumber=2' in u]) == 2
-    assert len(asked) == 1
+    assert asked == [1]
     image = json.loads(capsys.readouterr().out)
     assert (image['status'], image['checksum']) == ('active', md5)
 
