@@ -184,6 +184,32 @@ def test_abort_releases_the_reservation(api):
     assert wait_for_status(api, image_id, ('queued',))['x-image-meta-status'] == 'queued'
 
 
+def test_a_10000_part_reservation_comes_in_pages(api, aws_netloc):
+    """Over real HTTP: each answer holds a page of part URLs and links the next one."""
+    image_id = create_queued(api, 'e2e-pages-%s' % uuid.uuid4().hex[:8])
+    response = requests.post(api + '/v1/images/%s/upload' % image_id, timeout=30,
+                             json={'size': 10000 * PART, 'part_size': PART})
+    assert response.status_code == 201, response.text
+    sizes, numbers = [], []
+    while True:
+        sizes.append(len(response.content))
+        upload = response.json()['upload']
+        numbers += [part['part_number'] for part in upload['parts']]
+        assert_points_at_the_store(upload['parts'][-1]['url'], api, aws_netloc)
+        if 'next' not in upload:
+            break
+        response = requests.get(api + upload['next'], timeout=30)
+        assert response.status_code == 200, response.text
+    assert numbers == list(range(1, 10001))   # each part once
+    assert len(sizes) == 40 and max(sizes) < MIB
+    response = requests.get(api + '/v1/images/%s/upload?part_marker=10000' % image_id,
+                            headers={'Accept': 'application/json'}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert 'has parts 1 to 10000' in response.json()['message']
+    response = requests.delete(api + '/v1/images/%s/upload' % image_id, timeout=30)
+    assert response.status_code == 204, response.text
+
+
 # -- downloads -------------------------------------------------------------------------------------
 def test_large_download_is_a_redirect_to_the_store(api, aws_netloc, multipart_image):
     image_id, data = multipart_image
