@@ -24,6 +24,7 @@ class Settings:
     members_table: str
     image_bucket: str
     auth_mode: str
+    log_level: str                   # GLANCE_LOG_LEVEL: DEBUG, INFO, WARNING...
     policy_file: str | None
     image_size_cap: int
     user_storage_quota: int          # bytes; 0 means unlimited
@@ -91,6 +92,11 @@ def from_environ(environ=None):
     if env.get('AWS_LAMBDA_FUNCTION_NAME') and auth_mode in UNVERIFIED_AUTH_MODES:
         raise ValueError('GLANCE_AUTH_MODE=%s trusts the client; a deployed stage must use '
                          'keystone' % auth_mode)
+    if env.get('AWS_LAMBDA_FUNCTION_NAME') and env.get('GLANCE_KEYSTONE_PASSWORD'):
+        # a plain environment variable is readable by whoever may read the function
+        raise ValueError('GLANCE_KEYSTONE_PASSWORD is for local use only; a deployed stage '
+                         'reads the password from the SSM SecureString named by '
+                         'GLANCE_KEYSTONE_PASSWORD_PARAMETER')
     return Settings(
         region=env.get('AWS_DEFAULT_REGION') or env.get('AWS_REGION') or 'us-east-1',
         aws_endpoint_url=env.get('AWS_ENDPOINT_URL') or None,
@@ -98,6 +104,7 @@ def from_environ(environ=None):
         members_table=env.get('GLANCE_MEMBERS_TABLE', 'glance-image-members'),
         image_bucket=env.get('GLANCE_IMAGE_BUCKET', 'glance-images'),
         auth_mode=auth_mode,
+        log_level=env.get('GLANCE_LOG_LEVEL', 'INFO').upper(),
         policy_file=env.get('GLANCE_POLICY_FILE') or None,
         image_size_cap=int(env.get('GLANCE_IMAGE_SIZE_CAP', 1 << 40)),
         user_storage_quota=parse_size(env.get('GLANCE_USER_STORAGE_QUOTA', '0')),
