@@ -1,7 +1,8 @@
 """A small Keystone v3 stand-in on loopback: service login and token validation.
 
 Real HTTP, real status codes (201 login, 200 valid, 404 unknown/expired/revoked,
-401 for a bad service token), so the service's Keystone client is tested as is.
+401 for a bad service token, `failing` when set: a Keystone in trouble), so the
+service's Keystone client is tested as is. It counts logins and validations.
 """
 import datetime
 import json
@@ -22,6 +23,8 @@ class KeystoneStandIn:
         self.tokens = {}            # token -> token body
         self.revoked = set()
         self.validations = 0
+        self.logins = 0
+        self.failing = None         # a status every validation answers (e.g. 503)
         self.service_tokens = set()
         standin = self
 
@@ -45,6 +48,7 @@ class KeystoneStandIn:
                 user = auth['identity']['password']['user']
                 if (user['name'], user['password']) != (SERVICE_USER, SERVICE_PASSWORD):
                     return self._send(401, {'error': {'code': 401}})
+                standin.logins += 1
                 token = uuid.uuid4().hex
                 standin.service_tokens.add(token)
                 self._send(201, {'token': {'expires_at': _expiry(3600)}},
@@ -54,6 +58,8 @@ class KeystoneStandIn:
                 if self.headers.get('X-Auth-Token') not in standin.service_tokens:
                     return self._send(401, {'error': {'code': 401}})
                 standin.validations += 1
+                if standin.failing:
+                    return self._send(standin.failing, {'error': {'code': standin.failing}})
                 token = self.headers.get('X-Subject-Token')
                 body = standin.tokens.get(token)
                 if body is None or token in standin.revoked or \
@@ -65,14 +71,18 @@ class KeystoneStandIn:
         self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def issue(self, project, roles=('member',), user='user', lifetime=3600):
+    def issue(self, project, roles=('member',), user='user', lifetime=3600, domain=None):
+        """A token scoped to `project`, or to `domain`, or (neither) unscoped."""
         token = uuid.uuid4().hex
-        self.tokens[token] = {
-            'expires_at': _expiry(lifetime),
-            'project': {'id': project, 'name': project} if project else None,
-            'user': {'id': user, 'name': user},
-            'roles': [{'name': role} for role in roles],
-        }
+        body = {'expires_at': _expiry(lifetime), 'user': {'id': user, 'name': user},
+                'roles': [{'name': role} for role in roles]}
+        if project:
+            body['project'] = {'id': project, 'name': project}
+        if domain:
+            body['domain'] = {'id': domain, 'name': domain}
+        if not (project or domain):
+            del body['roles']   # Keystone gives an unscoped token no roles
+        self.tokens[token] = body
         return token
 
     def __enter__(self):

@@ -3,6 +3,10 @@
 A Keystone stand-in answers on loopback; the app is built in `keystone` mode,
 where client-sent identity headers must change nothing.
 """
+import datetime
+import logging
+
+import boto3
 import pytest
 from chalice.test import Client
 
@@ -10,7 +14,7 @@ from app import create_app
 from chalicelib import config
 from chalicelib.api import keystone
 from tests.conftest import PROJECT_DIR
-from tests.helpers import body_json, meta_headers
+from tests.helpers import body_json, meta_headers, stored_image_ids, stored_object_keys
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
                                     KeystoneStandIn)
 
@@ -149,3 +153,189 @@ def test_deployed_stage_refuses_unverified_modes():
     with pytest.raises(ValueError):
         config.from_environ(dict(env, GLANCE_AUTH_MODE='trusted-headers'))
     assert config.from_environ(dict(env, GLANCE_AUTH_MODE='keystone')).auth_mode == 'keystone'
+
+
+# --- Safe by default: bounded caches, scoped tokens only, the password from SSM ---
+
+PASSWORD_PARAMETER = '/glance-v1/test/keystone-password'
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The validator's clock, moved forward by hand (the stand-in keeps real time)."""
+    real_now, offset = keystone._now, []
+
+    def advance(seconds):
+        offset.append(seconds)
+    monkeypatch.setattr(keystone, '_now', lambda: real_now() + datetime.timedelta(
+        seconds=sum(offset)))
+    return advance
+
+
+def _get(client, token):
+    return client.http.get('/v1/images', headers={'X-Auth-Token': token}).status_code
+
+
+def test_revoked_token_is_refused_once_the_cache_time_passed(cloud, standin, clock,
+                                                             settings_override):
+    settings_override(token_cache_seconds=60)
+    token = standin.issue('project-a')
+    assert _get(cloud, token) == 200
+    standin.revoked.add(token)
+    assert _get(cloud, token) == 200          # still trusted from the cache
+    assert standin.validations == 1
+    clock(61)
+    assert _get(cloud, token) == 401
+    assert standin.validations == 2
+
+
+def test_token_is_not_trusted_past_its_expiry_whatever_the_cache_time(
+        cloud, standin, clock, settings_override):
+    settings_override(token_cache_seconds=3600)
+    token = standin.issue('project-a', lifetime=30)
+    assert _get(cloud, token) == 200
+    clock(31)
+    assert _get(cloud, token) == 401
+    assert standin.validations == 2           # asked again, not answered from the cache
+
+
+def test_cache_off_refuses_a_revoked_token_at_once(cloud, standin, settings_override):
+    settings_override(token_cache_seconds=0)
+    token = standin.issue('project-a')
+    assert _get(cloud, token) == 200
+    assert _get(cloud, token) == 200
+    standin.revoked.add(token)
+    assert _get(cloud, token) == 401
+    assert _create(cloud, token).status_code == 401
+    assert standin.validations == 3           # every request asked Keystone
+    assert stored_image_ids() == [] and stored_object_keys() == []
+    assert len(keystone.validator().valid) == 0
+
+
+def test_token_cache_is_a_bounded_lru(cloud, standin, monkeypatch):
+    monkeypatch.setattr(keystone, 'TOKEN_CACHE_SIZE', 2)
+    a, b, c = (standin.issue('project-a') for _ in range(3))
+    for token in (a, b, a, c, a, b):          # c pushes out b (a was used since)
+        assert _get(cloud, token) == 200
+    assert standin.validations == 4           # a, b, c, then b again
+    cache = keystone.validator().valid
+    assert (len(cache), cache.evictions) == (2, 2)
+
+
+def test_repeated_bogus_token_costs_one_keystone_call(cloud, standin, clock):
+    revoked = standin.issue('project-a')
+    standin.revoked.add(revoked)
+    for _ in range(20):
+        assert _get(cloud, 'bogus-token') == 401
+        assert _get(cloud, revoked) == 401
+    assert standin.validations == 2
+    clock(keystone.INVALID_CACHE_SECONDS + 1)  # remembered only briefly
+    assert _get(cloud, 'bogus-token') == 401
+    assert standin.validations == 3
+
+
+def test_negative_cache_is_bounded(cloud, standin, monkeypatch):
+    monkeypatch.setattr(keystone, 'INVALID_CACHE_SIZE', 3)
+    for number in range(5):
+        assert _get(cloud, 'bogus-%d' % number) == 401
+    cache = keystone.validator().invalid
+    assert (len(cache), cache.evictions) == (3, 2)
+    assert _get(cloud, 'bogus-0') == 401      # pushed out: asked again
+    assert standin.validations == 6
+
+
+@pytest.mark.parametrize('status', [500, 503])
+def test_keystone_in_trouble_is_cached_neither_way(cloud, standin, status):
+    token = standin.issue('project-a')
+    standin.failing = status
+    assert [_get(cloud, token) for _ in range(3)] == [401, 401, 401]
+    assert standin.validations == 3
+    standin.failing = None
+    assert _get(cloud, token) == 200          # not remembered as invalid
+    cache = keystone.validator()
+    assert (len(cache.valid), len(cache.invalid)) == (1, 0)
+
+
+def test_keystone_unreachable_caches_nothing(cloud, standin, settings_override):
+    settings_override(keystone_url='http://127.0.0.1:9')
+    keystone._validator.clear()
+    token = standin.issue('project-a')
+    assert _get(cloud, token) == 401
+    cache = keystone.validator()
+    assert (len(cache.valid), len(cache.invalid)) == (0, 0)
+
+
+@pytest.mark.parametrize('scope', ['unscoped', 'domain'])
+def test_token_without_a_project_is_401_and_writes_nothing(cloud, standin, scope):
+    token = standin.issue(None, domain='Default' if scope == 'domain' else None)
+    response = _create(cloud, token)
+    assert response.status_code == 401
+    assert response.headers['WWW-Authenticate'] == "Keystone uri='%s'" % standin.url
+    assert _get(cloud, token) == 401
+    assert stored_image_ids() == [] and stored_object_keys() == []
+    assert standin.validations == 1           # a definite answer: remembered as refused
+
+
+@pytest.fixture
+def ssm_calls(monkeypatch):
+    """The GetParameter calls of the validator's SSM clients, with their parameters."""
+    calls, build = [], keystone._ssm_client
+
+    def counted():
+        client = build()
+        client.meta.events.register('before-parameter-build.ssm.GetParameter',
+                                    lambda params, **_: calls.append(dict(params)))
+        return client
+    monkeypatch.setattr(keystone, '_ssm_client', counted)
+    return calls
+
+
+def test_service_password_is_read_from_ssm_once(cloud, standin, settings_override,
+                                                ssm_calls):
+    boto3.client('ssm', region_name='us-east-1').put_parameter(
+        Name=PASSWORD_PARAMETER, Value=SERVICE_PASSWORD, Type='SecureString')
+    settings_override(keystone_password=None, keystone_password_parameter=PASSWORD_PARAMETER)
+    keystone._validator.clear()
+    assert _get(cloud, standin.issue('project-a')) == 200
+    standin.service_tokens.clear()            # our service token revoked: log in again
+    assert _get(cloud, standin.issue('project-b')) == 200
+    assert standin.logins == 2
+    assert ssm_calls == [{'Name': PASSWORD_PARAMETER, 'WithDecryption': True}]
+
+
+def test_missing_password_parameter_is_401_then_read_once_it_exists(
+        cloud, standin, settings_override, ssm_calls):
+    settings_override(keystone_password=None, keystone_password_parameter=PASSWORD_PARAMETER)
+    keystone._validator.clear()
+    token = standin.issue('project-a')
+    assert _get(cloud, token) == 401          # not a 500, and not remembered
+    boto3.client('ssm', region_name='us-east-1').put_parameter(
+        Name=PASSWORD_PARAMETER, Value=SERVICE_PASSWORD, Type='SecureString')
+    assert _get(cloud, token) == 200
+    assert _get(cloud, token) == 200
+    assert (len(ssm_calls), standin.logins) == (2, 1)
+
+
+def test_the_service_password_is_never_logged(cloud, standin, settings_override, caplog):
+    settings_override(keystone_password='wrong-password-1f3a')
+    keystone._validator.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert _get(cloud, standin.issue('project-a')) == 401
+    assert 'KeystoneError' in caplog.text
+    assert 'wrong-password-1f3a' not in caplog.text
+
+
+def test_deployed_stage_refuses_a_plain_text_keystone_password():
+    env = {'AWS_LAMBDA_FUNCTION_NAME': 'glance-v1-prod', 'GLANCE_AUTH_MODE': 'keystone'}
+    with pytest.raises(ValueError, match='GLANCE_KEYSTONE_PASSWORD_PARAMETER'):
+        config.from_environ(dict(env, GLANCE_KEYSTONE_PASSWORD='secret'))
+    deployed = config.from_environ(dict(env, GLANCE_KEYSTONE_PASSWORD_PARAMETER='/p'))
+    assert (deployed.keystone_password, deployed.keystone_password_parameter) == (None, '/p')
+    local = config.from_environ({'GLANCE_AUTH_MODE': 'keystone',
+                                 'GLANCE_KEYSTONE_PASSWORD': 'secret'})
+    assert local.keystone_password == 'secret'
+
+
+def test_token_cache_time_setting():
+    assert config.from_environ({}).token_cache_seconds == 300
+    assert config.from_environ({'GLANCE_TOKEN_CACHE_SECONDS': '0'}).token_cache_seconds == 0

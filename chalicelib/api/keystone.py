@@ -6,16 +6,27 @@ the views in the authorizer context. It always lets the request through: the v1
 view answers 401 itself when the identity is not confirmed, so that a missing,
 expired or revoked token gets Glance's 401 wherever the app runs.
 """
+import collections
 import datetime
+import hashlib
 import json
+import logging
 import threading
 
+import boto3
 from chalice import AuthResponse
 
 from chalicelib.config import settings
 
+LOG = logging.getLogger(__name__)
+
 TOKEN_HEADER = 'X-Auth-Token'
 CONFIRMED = 'Confirmed'
+# Bounds, so that a flood of distinct tokens cannot grow a container's memory.
+TOKEN_CACHE_SIZE = 10_000
+# Keystone's refusals are remembered briefly: a repeated bogus token costs one call.
+INVALID_CACHE_SIZE = 1_000
+INVALID_CACHE_SECONDS = 10
 
 
 def _parse_expiry(value):
@@ -27,20 +38,78 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def _later(seconds):
+    return _now() + datetime.timedelta(seconds=seconds)
+
+
+def _cache_key(token):
+    # A digest, not the token: bounded memory per entry, no bearer secret kept as is;
+    # surrogatepass keeps distinct strings distinct.
+    return hashlib.sha256(token.encode('utf-8', 'surrogatepass')).hexdigest()
+
+
+def _ssm_client():
+    current = settings()
+    return boto3.client('ssm', region_name=current.region,
+                        endpoint_url=current.aws_endpoint_url)
+
+
 class KeystoneError(Exception):
-    pass
+    """Keystone could not answer (unreachable, 5xx, our login refused): nothing is cached."""
+
+
+class _ExpiringLRU:
+    """At most `size` entries, each until its own deadline; the least recently used go first."""
+
+    def __init__(self, size):
+        self.size = size
+        self.evictions = 0
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[1] <= _now():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key, value, until):
+        with self._lock:
+            self._entries[key] = (value, until)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+                self.evictions += 1
+
+    def __len__(self):
+        return len(self._entries)
 
 
 class KeystoneValidator:
-    """Validates user tokens; results are cached for the token's lifetime."""
+    """Validates user tokens as keystonemiddleware does.
 
-    def __init__(self, url, username, password, project, domain, http=None):
+    A valid token is trusted for at most `cache_seconds` (0: every request asks
+    Keystone) and never past its expiry, so a revocation takes effect within that
+    time. The service password comes from `password`, or when `password_parameter`
+    names an SSM SecureString, from there, read once at the first service login.
+    """
+
+    def __init__(self, url, username, password, project, domain, password_parameter=None,
+                 cache_seconds=300, http=None):
         self.url = url.rstrip('/')
-        self._credentials = (username, password, project, domain)
+        self._login = (username, project, domain)
+        self._password, self._password_parameter = password, password_parameter
+        self.cache_seconds = cache_seconds
         self._http = http
         self._service_token = None      # (token, expires_at)
-        self._cache = {}                # user token -> (identity or None, expires_at)
-        self._lock = threading.Lock()
+        self._login_lock = threading.Lock()
+        self.valid = _ExpiringLRU(TOKEN_CACHE_SIZE)        # digest -> identity
+        self.invalid = _ExpiringLRU(INVALID_CACHE_SIZE)    # digest -> True
 
     @property
     def http(self):
@@ -51,55 +120,75 @@ class KeystoneValidator:
         return self._http
 
     def identity(self, token):
-        """{'tenant', 'user', 'roles'} of a valid token, or None."""
+        """{'tenant', 'user', 'roles'} of a valid project-scoped token, or None.
+
+        Raises KeystoneError when Keystone cannot say."""
         if not token:
             return None
-        with self._lock:
-            cached = self._cache.get(token)
-        if cached and cached[1] > _now():
-            return cached[0]
-        found, expires_at = self._validate(token)
+        key = _cache_key(token)
+        if self.invalid.get(key):
+            return None
+        found = self.valid.get(key)
         if found is not None:
-            with self._lock:
-                self._cache[token] = (found, expires_at)
+            return found
+        found, expires_at = self._validate(token)
+        if found is None:
+            self.invalid.put(key, True, _later(INVALID_CACHE_SECONDS))
+        elif self.cache_seconds > 0:
+            self.valid.put(key, found, min(expires_at, _later(self.cache_seconds)))
         return found
 
     def _validate(self, token, retry=True):
+        """(identity, expires_at), or (None, None) when Keystone refuses the token."""
         response = self.http.request('GET', self.url + '/v3/auth/tokens', headers={
             'X-Auth-Token': self._service(), 'X-Subject-Token': token,
             'Accept': 'application/json'})
         if response.status == 401 and retry:   # our own token expired or was revoked
             self._service_token = None
             return self._validate(token, retry=False)
-        if response.status != 200:
+        if response.status in (401, 404):
             return None, None
+        if response.status != 200:
+            raise KeystoneError('token validation: Keystone answered %d' % response.status)
         body = json.loads(response.data)['token']
         expires_at = _parse_expiry(body['expires_at'])
-        if expires_at <= _now():
+        project = (body.get('project') or {}).get('id')
+        # Unscoped and domain-scoped tokens name no project: nothing to act as (an
+        # empty owner would make images every tenant reads and none but admins delete).
+        if expires_at <= _now() or not project:
             return None, None
         identity = {
-            'tenant': (body.get('project') or {}).get('id') or '',
+            'tenant': project,
             'user': (body.get('user') or {}).get('id') or '',
             'roles': ','.join(role['name'] for role in body.get('roles') or []),
         }
         return identity, expires_at
 
     def _service(self):
-        if self._service_token and self._service_token[1] > _now():
+        with self._login_lock:   # one login (and one SSM read) however many requests wait
+            if self._service_token and self._service_token[1] > _now():
+                return self._service_token[0]
+            username, project, domain = self._login
+            payload = {'auth': {
+                'identity': {'methods': ['password'], 'password': {'user': {
+                    'name': username, 'password': self._service_password(),
+                    'domain': {'name': domain}}}},
+                'scope': {'project': {'name': project, 'domain': {'name': domain}}}}}
+            response = self.http.request('POST', self.url + '/v3/auth/tokens',
+                                         body=json.dumps(payload).encode(),
+                                         headers={'Content-Type': 'application/json'})
+            if response.status != 201:
+                raise KeystoneError('service login to Keystone failed: %d' % response.status)
+            expires_at = _parse_expiry(json.loads(response.data)['token']['expires_at'])
+            self._service_token = (response.headers['X-Subject-Token'], expires_at)
             return self._service_token[0]
-        username, password, project, domain = self._credentials
-        payload = {'auth': {
-            'identity': {'methods': ['password'], 'password': {'user': {
-                'name': username, 'password': password, 'domain': {'name': domain}}}},
-            'scope': {'project': {'name': project, 'domain': {'name': domain}}}}}
-        response = self.http.request('POST', self.url + '/v3/auth/tokens',
-                                     body=json.dumps(payload).encode(),
-                                     headers={'Content-Type': 'application/json'})
-        if response.status != 201:
-            raise KeystoneError('service login to Keystone failed: %d' % response.status)
-        expires_at = _parse_expiry(json.loads(response.data)['token']['expires_at'])
-        self._service_token = (response.headers['X-Subject-Token'], expires_at)
-        return self._service_token[0]
+
+    def _service_password(self):
+        if self._password_parameter:   # once per container; a failed read is retried
+            answer = _ssm_client().get_parameter(Name=self._password_parameter,
+                                                 WithDecryption=True)
+            self._password, self._password_parameter = answer['Parameter']['Value'], None
+        return self._password
 
 
 _validator = []
@@ -110,7 +199,9 @@ def validator():
         current = settings()
         _validator.append(KeystoneValidator(
             current.keystone_url, current.keystone_username, current.keystone_password,
-            current.keystone_project, current.keystone_domain))
+            current.keystone_project, current.keystone_domain,
+            password_parameter=current.keystone_password_parameter,
+            cache_seconds=current.token_cache_seconds))
     return _validator[0]
 
 
@@ -118,7 +209,8 @@ def keystone_authorizer(auth_request):
     """The Chalice authorizer: the identity of the token, or 'Invalid'."""
     try:
         identity = validator().identity(auth_request.token)
-    except Exception:  # noqa: BLE001 - Keystone unreachable: nobody is confirmed
+    except Exception as error:  # noqa: BLE001 - Keystone unreachable: nobody is confirmed
+        LOG.warning('token not validated, Keystone unavailable: %s', type(error).__name__)
         identity = None
     context = {'identity_status': 'Invalid'}
     if identity is not None:
