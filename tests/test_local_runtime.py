@@ -104,10 +104,13 @@ def test_ordinary_paths_and_query_strings_still_work(runtime):
                      % first[-1]['id'], IDENTITY)
     rest = response.json()['images']
     assert {image['id'] for image in first + rest} == names
-    # an encoded query value, a trailing slash, an encoded letter in a fixed segment
+    # an encoded query value, a trailing slash (404, as the reference), an encoded
+    # letter in a fixed segment
     quoted = urllib.parse.quote('not listed')
-    response = _send(base, 'GET', '/v1/images/detail/?name=%s' % quoted, IDENTITY)
+    response = _send(base, 'GET', '/v1/images/detail?name=%s' % quoted, IDENTITY)
     assert [image['name'] for image in response.json()['images']] == ['not listed']
+    trailing = _send(base, 'GET', '/v1/images/detail/?name=%s' % quoted, IDENTITY)
+    assert trailing.status_code == 404 and 'could not be found' in trailing.text
     assert _send(base, 'GET', '/v1/%69mages/detail', IDENTITY).status_code == 200
 
 

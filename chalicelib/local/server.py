@@ -15,6 +15,7 @@ import threading
 import time
 
 LOOPBACK = '127.0.0.1'
+QUIET_LIBRARIES = ('werkzeug', 'botocore', 'boto3', 'pynamodb', 'urllib3', 's3transfer')
 STAGE = 'local'
 
 
@@ -40,8 +41,8 @@ class EmbeddedAWS:
     against the API's; it stops with the runtime.
     """
 
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, port=None):
+        self.port = port or free_port()
         self.url = 'http://%s:%d' % (LOOPBACK, self.port)
         self.process = subprocess.Popen(
             [sys.executable, '-m', 'moto.server', '-H', LOOPBACK, '-p', str(self.port)],
@@ -89,6 +90,9 @@ def request_handler():
             # http.server decodes the request line as latin-1: these are its bytes
             environ[REQUEST_TARGET] = self.path.encode('latin-1')
             return environ
+
+        def log_request(self, code='-', size='-'):
+            pass  # wsgi_front logs one plain line per request (werkzeug's is coloured)
 
     return RawHeadersRequestHandler
 
@@ -143,6 +147,7 @@ def wsgi_front(gateway):
     from chalicelib.domain.images import OCTET_STREAM
 
     def application(environ, start_response):
+        started = time.monotonic()
         method = environ['REQUEST_METHOD']
         path = routing_path(environ)
         if environ.get('QUERY_STRING'):
@@ -174,8 +179,10 @@ def wsgi_front(gateway):
         if method == 'HEAD':
             payload = b''
         out_headers['Content-Length'] = str(len(payload))
-        print('%s %s -> %d (request body %d bytes, response body %d bytes)' % (
-            method, path.split('?')[0], status, stream.count, len(payload)), flush=True)
+        print('%s %s -> %d (request body %d bytes, response body %d bytes) %.1f ms %s' % (
+            method, path.split('?')[0], status, stream.count, len(payload),
+            (time.monotonic() - started) * 1000,
+            out_headers.get('x-openstack-request-id', '-')), flush=True)
         reason = _reason(status)
         start_response('%d %s' % (status, reason),
                        [(name, _to_wire(value)) for name, value in out_headers.items()])
@@ -254,10 +261,18 @@ def main():
     port = int(os.environ.get('PORT', '9292'))
     moto_server = None
     if not os.environ.get('AWS_ENDPOINT_URL'):
-        moto_server = EmbeddedAWS()
+        moto_server = EmbeddedAWS(int(os.environ.get('GLANCE_AWS_PORT') or 0) or None)
         os.environ['AWS_ENDPOINT_URL'] = moto_server.url
 
+    import logging
+
     from werkzeug.serving import make_server
+
+    from chalicelib.config import settings
+    logging.basicConfig(level=settings().log_level, stream=sys.stdout,
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    for library in QUIET_LIBRARIES:   # their INFO lines say nothing about requests
+        logging.getLogger(library).setLevel(max(logging.WARNING, logging.root.level))
     from app import app
     from chalicelib.storage.resources import ensure_resources
     ensure_resources()
@@ -270,9 +285,12 @@ def main():
     print('Glance v1 API on %s (auth mode %s, AWS at %s%s)' % (
         url, os.environ.get('GLANCE_AUTH_MODE', 'noauth'), os.environ['AWS_ENDPOINT_URL'],
         ', embedded moto: state lives in memory' if moto_server else ''), flush=True)
-    print('Try: curl -s %s/v1/images/detail?is_public=none' % url, flush=True)
-    print('  or: glance --os-image-api-version 1 --os-image-url %s --os-auth-token x '
-          'image-list --all-tenants' % url, flush=True)
+    print('Try: curl -s "%s/v1/images/detail?is_public=none"' % url, flush=True)
+    print('  or: .venv-clients/bin/glance --os-image-api-version 1 --os-image-url %s '
+          '--os-auth-token any image-list --all-tenants   (make clients installs it)'
+          % url, flush=True)
+    print('  or: aws --endpoint-url %s dynamodb scan --table-name %s   (the embedded AWS)'
+          % (os.environ['AWS_ENDPOINT_URL'], settings().images_table), flush=True)
 
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
