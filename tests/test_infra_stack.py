@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from chalicelib.api import common
 from chalicelib.config import settings
+from chalicelib.storage.models import ImageMemberModel, ImageModel
 from tests.conftest import PROJECT_DIR
 from tests.helpers import create_image, tenant
 
@@ -34,15 +35,33 @@ def stack():
         common._services.clear()
 
 
+def _keys(key_schema):
+    return sorted((key['KeyType'], key['AttributeName']) for key in key_schema)
+
+
+def _model_indexes(model):
+    """{index name: (its keys, projection)} as the PynamoDB model declares them."""
+    return {index['index_name']: (_keys(index['key_schema']), index['projection'])
+            for index in model._get_schema()['global_secondary_indexes']}
+
+
+def _table_indexes(table):
+    return {index['IndexName']: (_keys(index['KeySchema']), index['Projection'])
+            for index in table['GlobalSecondaryIndexes']}
+
+
 def test_stack_creates_the_tables_indexes_and_bucket(stack):
     assert stack['StackStatus'] == 'CREATE_COMPLETE'
     current = settings()
     dynamodb = boto3.client('dynamodb', region_name=current.region)
     images = dynamodb.describe_table(TableName=current.images_table)['Table']
-    assert {i['IndexName'] for i in images['GlobalSecondaryIndexes']} == {
+    # the indexes the code queries are those the template creates, key for key
+    assert _table_indexes(images) == _model_indexes(ImageModel)
+    assert set(_table_indexes(images)) == {
         'public-images', 'owner-images', 'name-images', 'catalog', 'changes',
-        'pending-uploads'}
+        'audience-changes', 'pending-uploads'}
     members = dynamodb.describe_table(TableName=current.members_table)['Table']
+    assert _table_indexes(members) == _model_indexes(ImageMemberModel)
     assert [i['IndexName'] for i in members['GlobalSecondaryIndexes']] == ['member-images']
     s3 = boto3.client('s3', region_name=current.region)
     s3.head_bucket(Bucket=current.image_bucket)

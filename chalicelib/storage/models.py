@@ -3,7 +3,9 @@
 Listing never scans: sparse global secondary indexes hold exactly the images of
 each visibility set of spec §13.1, sorted by `created_key` (created_at + id,
 the default sort with its tie-breaker); `name-images` holds the same images by
-name, for the exact `name` filter.
+name, for the exact `name` filter; `audience-changes` holds, by last update, the
+public images and each owner's private ones, deleted and killed included, for
+`changes-since`.
 """
 from pynamodb.attributes import (BooleanAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, VersionAttribute)
@@ -14,6 +16,7 @@ from chalicelib.config import settings
 
 PUBLIC_PARTITION = 'public'
 CATALOG_PARTITION = 'image'
+OWNER_AUDIENCE_PREFIX = 'owner#'   # never equal to PUBLIC_PARTITION, whatever the owner
 KEY_MAX_BYTES = 2048   # of a partition key value (a GSI's hash key included)
 
 
@@ -27,6 +30,15 @@ def name_key(name):
     except UnicodeEncodeError:
         return None
     return name if len(encoded) <= KEY_MAX_BYTES else None
+
+
+def audience(is_public, owner):
+    """The `audience-changes` partition of an image: 'public', or its owner's for a
+    private image (None, so not indexed, for a private owner-less one: only members
+    see those). Each image is in one partition; public + own = the caller's two."""
+    if is_public:
+        return PUBLIC_PARTITION
+    return OWNER_AUDIENCE_PREFIX + owner if owner else None
 
 
 class _Meta:
@@ -74,11 +86,23 @@ class CatalogIndex(GlobalSecondaryIndex):
 
 
 class ChangesIndex(GlobalSecondaryIndex):
-    """Every image by last update: the `changes-since` filter."""
+    """Every image by last update: `changes-since` of admins across tenants."""
     class Meta:
         index_name = 'changes'
         projection = AllProjection()
     catalog = UnicodeAttribute(hash_key=True)
+    updated_key = UnicodeAttribute(range_key=True)
+
+
+class AudienceChangesIndex(GlobalSecondaryIndex):
+    """Images by last update, deleted and killed ones included, in the partition of
+    who sees them without a membership (see `audience`): `changes-since` of a
+    tenant. One index, not public + owner ones: CloudFormation adds a single GSI to
+    a table per stack update."""
+    class Meta:
+        index_name = 'audience-changes'
+        projection = AllProjection()
+    audience = UnicodeAttribute(hash_key=True)
     updated_key = UnicodeAttribute(range_key=True)
 
 
@@ -126,6 +150,7 @@ class ImageModel(Model):
     public_listed = UnicodeAttribute(null=True)
     owner_listed = UnicodeAttribute(null=True)
     listed_name = UnicodeAttribute(null=True)
+    audience = UnicodeAttribute(null=True)
     catalog = UnicodeAttribute(default=CATALOG_PARTITION)
     created_key = UnicodeAttribute()
     updated_key = UnicodeAttribute()
@@ -138,6 +163,7 @@ class ImageModel(Model):
     name_images = NameImagesIndex()
     all_images = CatalogIndex()
     changes = ChangesIndex()
+    audience_changes = AudienceChangesIndex()
     pending_uploads = PendingUploadsIndex()
 
 
