@@ -5,7 +5,8 @@ so a default page is a lazy merge reading about `limit` items per source.
 An exact `name` filter in that order reads the images of that name instead
 (all owners: the listing's visibility is applied in memory), so its cost
 follows the images bearing the name, not the catalog.
-Other orders, and `changes-since`, read the caller's whole visible set.
+Other orders read the caller's whole visible set; `changes-since` reads the
+images of the same sources updated since then, from indexes by update time.
 """
 import dataclasses
 import heapq
@@ -213,8 +214,10 @@ def is_candidate(context, image, source):
     kind = source[0]
     if kind in ('public', 'owner', 'all'):
         return True
-    # shared: images made public or owned are listed by their own source
-    return not image['is_public'] and image['owner'] != context.tenant
+    # shared: images made public or owned are listed by their own source; a deleted
+    # image has no members (rows a failed delete left over do not count)
+    return (not image['is_public'] and image['owner'] != context.tenant
+            and not image['deleted'])
 
 
 def _candidates(images, context, source):
@@ -302,17 +305,17 @@ def _merged_page(catalog, context, query, marker_image):
 
 
 def _sorted_page(catalog, context, query, marker_image):
+    """The caller's whole candidate set, sorted; with `changes-since` only the images
+    of its sources updated since then (never other tenants' private ones, but for
+    admins listing all tenants)."""
     candidates = {}
-    if query.changes_since is not None:
-        allowed = _changes_filter(catalog, context, query)
-        for image in catalog.images_of(('changed_since', query.changes_since)):
-            if allowed(image):
-                candidates[image['id']] = image
-    else:
-        for source in sources(context, query):
-            for image in _candidates(catalog.images_of(source, query.descending),
-                                     context, source):
-                candidates[image['id']] = image
+    for source in sources(context, query):
+        if query.changes_since is None:
+            images = catalog.images_of(source, query.descending)
+        else:
+            images = catalog.changed_since(source, query.changes_since)
+        for image in _candidates(images, context, source):
+            candidates[image['id']] = image
     selected = [image for image in candidates.values() if matches(image, query)]
     selected.sort(key=lambda image: sort_tuple(image, query.sort_key),
                   reverse=query.descending)
@@ -322,13 +325,3 @@ def _sorted_page(catalog, context, query, marker_image):
                     if (sort_tuple(image, query.sort_key) < bound) == query.descending
                     and sort_tuple(image, query.sort_key) != bound]
     return selected[:query.limit]
-
-
-def _changes_filter(catalog, context, query):
-    if query.scope != 'visible':
-        return lambda image: True
-    shared = set()
-    if context.tenant is not None:
-        shared = {image['id'] for image in catalog.images_of(('shared', context.tenant))
-                  if not image['deleted']}  # rows a failed delete left over
-    return lambda image: _listable(context, image, shared)

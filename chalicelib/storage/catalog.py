@@ -20,7 +20,7 @@ from chalicelib.domain.image_meta import (IMAGE_FIELDS, created_key, is_listed_b
 from chalicelib.domain.ports import (CatalogUnavailable, ConcurrentUpdate, ImageExists,
                                      ImageMissing)
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION,
-                                       ImageMemberModel, ImageModel, name_key)
+                                       ImageMemberModel, ImageModel, audience, name_key)
 
 _STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'source_fault', 'sha256',
                                   'pending_upload', 'purge_at', 'member_count')
@@ -104,8 +104,8 @@ def _plain(value):
 
 
 # the attributes the indexes are built from, all derived by _to_model
-_INDEX_KEYS = ('public_listed', 'owner_listed', 'listed_name', 'catalog', 'created_key',
-               'updated_key', 'upload_pending', 'upload_expires_at')
+_INDEX_KEYS = ('public_listed', 'owner_listed', 'listed_name', 'audience', 'catalog',
+               'created_key', 'updated_key', 'upload_pending', 'upload_expires_at')
 
 
 def _to_model(image):
@@ -117,6 +117,7 @@ def _to_model(image):
     model.public_listed = PUBLIC_PARTITION if listed and image['is_public'] else None
     model.owner_listed = image['owner'] if listed and image['owner'] else None
     model.listed_name = name_key(image.get('name')) if listed else None
+    model.audience = audience(image['is_public'], image['owner'])
     model.catalog = CATALOG_PARTITION
     model.created_key = created_key(image)
     model.updated_key = '%s#%s' % (image['updated_at'], image['id'])
@@ -194,18 +195,13 @@ class ImageCatalog:
     def images_of(self, source, descending=True, after=None, page_size=None):
         """Images of one listing source, in `created_key` order.
 
-        `source` is ('public',), ('owner', tenant), ('shared', tenant), ('all',),
+        `source` is ('public',), ('owner', tenant), ('shared', tenant), ('all',) or
         ('name', name) (listed images of that name, of every owner; only for a name
-        `indexes_name` accepts) or ('changed_since', timestamp); `after` is a
-        `created_key` to continue strictly after (not for changed_since).
+        `indexes_name` accepts); `after` is a `created_key` to continue strictly after.
         """
         kind = source[0]
         if kind == 'shared':
             return self._images_shared_with(source[1], descending, after, page_size)
-        if kind == 'changed_since':
-            return (_to_dict(m) for m in ImageModel.changes.query(
-                CATALOG_PARTITION, ImageModel.updated_key > source[1],
-                page_size=page_size))
         index, partition = {
             'public': (ImageModel.public_images, PUBLIC_PARTITION),
             'owner': (ImageModel.owner_images, source[-1]),
@@ -219,6 +215,28 @@ class ImageCatalog:
         return (_to_dict(m) for m in index.query(
             partition, condition, scan_index_forward=not descending,
             page_size=page_size))
+
+    def changed_since(self, source, since):
+        """Images of one listing source updated strictly after `since`, deleted and
+        killed ones included, in no particular order.
+
+        `source` is ('public',), ('owner', tenant) (its private images: the public
+        ones are in ('public',)), ('shared', tenant) (its memberships' images, read
+        whole) or ('all',) (every tenant's). The indexes are read from `since` on.
+        """
+        kind = source[0]
+        if kind == 'shared':
+            images = self._images_shared_with(source[1], True, None, None)
+        else:
+            index, partition = {
+                'public': (ImageModel.audience_changes, audience(True, None)),
+                'owner': (ImageModel.audience_changes, audience(False, source[-1])),
+                'all': (ImageModel.changes, CATALOG_PARTITION),
+            }[kind]
+            images = (_to_dict(m) for m in index.query(
+                partition, ImageModel.updated_key > since))
+        # updated_key is updated_at#id: the key condition also lets updated_at == since in
+        return (image for image in images if image['updated_at'] > since)
 
     def indexes_name(self, name):
         """Whether ('name', name) holds every listed image of that name (names that
