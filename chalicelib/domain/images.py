@@ -66,14 +66,15 @@ class ImageService:
         self.background = background      # background(job_name, image_id, url)
 
     # -- reading ----------------------------------------------------------------
-    def find_visible(self, context, image_id):
+    def find_visible(self, context, image_id, deleted_too=False):
         if not im.is_uuid_like(image_id):
             # Every id is UUID-like (validate_new_id), so this names no image; and a
             # DynamoDB key longer than 2048 bytes would fail the read, not miss.
             return None
         image = self.catalog.get(image_id)
         if image is None or not can_see(
-                context, image, lambda: self.catalog.is_member(image_id, context.tenant)):
+                context, image, lambda: self.catalog.is_member(image_id, context.tenant),
+                deleted_too):
             return None
         return image
 
@@ -146,7 +147,9 @@ class ImageService:
         query = parse_list_params(context, params, settings())
         marker_image = None
         if query.marker is not None:
-            marker_image = self.find_visible(context, query.marker)
+            # changes-since lists deleted images: they are markers then (spec §13.3)
+            marker_image = self.find_visible(context, query.marker,
+                                             deleted_too=query.changes_since is not None)
             if marker_image is None or (marker_image['deleted']
                                         and query.changes_since is None):
                 raise BadRequest('Invalid marker. Image could not be found.')

@@ -2,11 +2,12 @@
 from chalicelib.domain.image_meta import DELETED, PENDING_DELETE
 
 
-def can_see(context, image, is_member):
-    """`is_member()` is asked only when nothing else decides (it costs a read)."""
+def can_see(context, image, is_member, deleted_too=False):
+    """`is_member()` is asked only when nothing else decides (it costs a read);
+    `deleted_too`: a deleted image is judged as a live one (changes-since markers)."""
     if context.is_admin:
         return True
-    if image['deleted'] or image['status'] in (DELETED, PENDING_DELETE):
+    if not deleted_too and (image['deleted'] or image['status'] in (DELETED, PENDING_DELETE)):
         return False
     if image['owner'] is None or image['is_public']:
         return True
