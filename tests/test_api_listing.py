@@ -853,3 +853,155 @@ def test_reindex_brings_images_written_before_an_index_into_it(client):
     assert {k: v for k, v in after.items() if k.startswith('x-image-meta')} == {
         k: v for k, v in before.items() if k.startswith('x-image-meta')}
     assert ImageCatalog().reindex() == 0
+
+
+# -- changes-since reads the caller's sets (public, own, memberships) by update time --------
+SINCE = {'changes-since': '2013-01-01'}
+
+
+@pytest.fixture
+def changes_world(client):
+    """Live, killed and deleted images of three tenants, public and private, shared,
+    shared then deleted, shared then unshared, owner-less."""
+    made = {
+        'a_priv': make(client, A, name='a_priv')['id'],
+        'a_pub': make(client, ADMIN, name='a_pub', owner='tenant-a', is_public='true')['id'],
+        'a_killed': killed(client, A, name='a_killed'),
+        'a_deleted': make(client, A, name='a_deleted')['id'],
+        'a_for_b': make(client, A, name='a_for_b')['id'],
+        'b_priv': make(client, B, name='b_priv')['id'],
+        'b_shared': make(client, B, name='b_shared')['id'],
+        'b_shared_killed': killed(client, B, name='b_shared_killed'),
+        'b_shared_deleted': make(client, B, name='b_shared_deleted')['id'],
+        'b_unshared': make(client, B, name='b_unshared')['id'],
+        'b_pub_shared': make(client, ADMIN, name='b_pub_shared', owner='tenant-b',
+                             is_public='true')['id'],
+        'b_pub_deleted': make(client, ADMIN, name='b_pub_deleted', owner='tenant-b',
+                              is_public='true')['id'],
+        'c_pub_killed': killed(client, ADMIN, name='c_pub_killed', owner='tenant-c',
+                               is_public='true'),
+        'c_deleted': make(client, C, name='c_deleted')['id'],
+        'orphan': make(client, ADMIN, name='orphan', owner='')['id'],
+    }
+    share(client, A, made['a_for_b'], 'tenant-b')
+    for name in ('b_shared', 'b_shared_killed', 'b_shared_deleted', 'b_unshared',
+                 'b_pub_shared'):
+        share(client, B, made[name], 'tenant-a')
+    share(client, ADMIN, made['orphan'], 'tenant-c')
+    unshared = client.http.delete('/v1/images/%s/members/tenant-a' % made['b_unshared'],
+                                  headers=B)
+    assert unshared.status_code == 204
+    # touched after its membership went: still not tenant-a's
+    assert client.http.put('/v1/images/%s' % made['b_unshared'], headers=dict(
+        B, **{'x-image-meta-name': 'b_unshared2'})).status_code == 200
+    delete(client, A, made['a_deleted'])
+    delete(client, B, made['b_shared_deleted'])
+    delete(client, ADMIN, made['b_pub_deleted'])
+    delete(client, C, made['c_deleted'])
+    return made
+
+
+def test_changes_since_lists_each_tenants_sets_with_deleted_and_killed(client, changes_world):
+    public = {'a_pub', 'b_pub_shared', 'b_pub_deleted', 'c_pub_killed'}
+    expected = [
+        (A, public | {'a_priv', 'a_killed', 'a_deleted', 'a_for_b', 'b_shared',
+                      'b_shared_killed'}),
+        (B, public | {'b_priv', 'b_shared', 'b_shared_killed', 'b_shared_deleted',
+                      'b_unshared', 'a_for_b'}),
+        (C, public | {'c_deleted', 'orphan'}),
+        ({'X-Identity-Status': 'Confirmed', 'X-Roles': 'member'}, public),
+        (ADMIN, public),   # an admin without is_public lists as its own tenant
+    ]
+    for identity, wanted in expected:
+        found = id_set(client, identity, **SINCE)
+        assert found == names(changes_world, *wanted), identity
+        assert {i['id'] for i in detail_of(client, identity, **SINCE)} == found
+    everything = set(changes_world.values())
+    assert id_set(client, ADMIN, is_public='none', **SINCE) == everything
+    assert id_set(client, ADMIN, is_public='false', **SINCE) == everything - names(
+        changes_world, *public)
+    # the records behind the sets: deleted ones say so, killed ones too
+    shown = {i['id']: i for i in detail_of(client, A, **SINCE)}
+    assert shown[changes_world['b_pub_deleted']]['deleted'] is True
+    assert shown[changes_world['c_pub_killed']]['status'] == 'killed'
+    assert shown[changes_world['a_priv']]['deleted'] is False
+
+
+def test_changes_since_sets_follow_the_update_time(client, changes_world):
+    updated = {i['id']: i['updated_at']
+               for i in detail_of(client, ADMIN, is_public='none', **SINCE)}
+    latest = max(updated.values())
+    assert id_set(client, A, **{'changes-since': latest}) == set()
+    # a change to a shared, an own and a foreign private image: only the first two
+    for identity, name in ((B, 'b_shared'), (A, 'a_priv'), (C, 'c_deleted')):
+        client.http.put('/v1/images/%s' % changes_world[name],
+                        headers=dict(identity, **{'x-image-meta-property-k': 'v'}))
+    assert id_set(client, A, **{'changes-since': latest}) == names(
+        changes_world, 'b_shared', 'a_priv')
+    assert id_set(client, C, **{'changes-since': latest}) == set()  # c_deleted: refused
+
+
+def test_changes_since_follows_visibility_changes(client):
+    image = make(client, B, name='moving')['id']
+    assert id_set(client, A, **SINCE) == set()
+    # publicizing is an admin's (policy publicize_image)
+    made_public = client.http.put('/v1/images/%s' % image,
+                                  headers=dict(ADMIN, **{'x-image-meta-is_public': 'true'}))
+    assert made_public.status_code == 200
+    assert id_set(client, A, **SINCE) == {image}
+    assert client.http.put('/v1/images/%s' % image, headers=dict(
+        ADMIN, **{'x-image-meta-is_public': 'false'})).status_code == 200
+    assert id_set(client, A, **SINCE) == set()
+    assert id_set(client, B, **SINCE) == {image}
+    given = client.http.put('/v1/images/%s' % image,
+                            headers=dict(ADMIN, **{'x-image-meta-owner': 'tenant-a'}))
+    assert given.status_code == 200
+    assert id_set(client, A, **SINCE) == {image} and id_set(client, B, **SINCE) == set()
+
+
+@pytest.mark.parametrize('sort_key, sort_dir', [
+    (None, None), ('created_at', 'asc'), ('updated_at', 'desc'), ('name', 'asc'),
+    ('status', 'desc')])
+def test_changes_since_pages_with_markers(client, changes_world, sort_key, sort_dir):
+    params = dict(SINCE)
+    if sort_key:
+        params.update(sort_key=sort_key, sort_dir=sort_dir)
+    for identity, query in ((A, {}), (B, {}), (ADMIN, {'is_public': 'none'})):
+        full = ids(client, identity, limit=1000, **query, **params)
+        images = {i['id']: i for i in detail_of(client, identity, limit=1000, **query,
+                                                 **params)}
+        assert full == spec_order(images.values(), sort_key or 'created_at',
+                                  sort_dir != 'asc')
+        for limit in (1, 3, 4):
+            collected, pages = page_through(client, identity, limit, **query, **params)
+            assert collected == full, (identity, limit)
+            assert pages == len(full) // limit + 1
+    # a deleted or killed image is a marker like any listed one
+    full = ids(client, A, limit=1000, **params)
+    for name in ('a_deleted', 'b_pub_deleted', 'a_killed'):
+        position = full.index(changes_world[name])
+        assert ids(client, A, marker=changes_world[name], limit=1000, **params) \
+            == full[position + 1:]
+
+
+def test_changes_since_marker_must_be_visible(client, changes_world):
+    # (an owner-less image is anyone's to show, so a marker, though listed only to members)
+    for name in ('b_priv', 'c_deleted', 'b_shared_deleted', 'b_unshared'):
+        assert_400(client, A, 'Invalid marker. Image could not be found.',
+                   marker=changes_world[name], **SINCE)
+
+
+def test_reindex_brings_images_into_the_changes_sets(client):
+    """Images written before audience-changes existed have no audience: out of the
+    caller's changes until `make deploy` rewrites them."""
+    from chalicelib.storage.catalog import ImageCatalog
+    from chalicelib.storage.models import ImageModel
+    own, public = make(client, A, name='own')['id'], make(
+        client, ADMIN, name='public', is_public='true')['id']
+    for image in (own, public):
+        ImageModel.get(image).update(actions=[ImageModel.audience.remove()])  # as then
+    assert id_set(client, A, **SINCE) == set()
+    assert ImageCatalog().reindex() == 2
+    assert id_set(client, A, **SINCE) == {own, public}
+    assert id_set(client, C, **SINCE) == {public}
+    assert ImageCatalog().reindex() == 0

@@ -66,6 +66,38 @@ def test_name_filtered_page_reads_about_limit_namesakes(client):
     assert log.items_read('dynamodb') <= 12
 
 
+def test_changes_since_page_reads_do_not_grow_with_other_tenants_images(client):
+    """changes-since reads the caller's sets by update time (public, own, then its
+    memberships' images), not every tenant's changes: the same requests and items
+    with 10 and with 300 foreign private images."""
+    C = tenant('tenant-c')
+    _, own = create_image(client, A)
+    _, gone = create_image(client, A)
+    client.http.delete('/v1/images/%s' % gone['id'], headers=A)
+    _, public = create_image(client, ADMIN, is_public='true')
+    _, shared = create_image(client, B)
+    client.http.put('/v1/images/%s/members/tenant-a' % shared['id'], headers=B)
+    expected = {own['id'], gone['id'], public['id'], shared['id']}
+    costs, foreign = [], 0
+    for size in (10, 300):
+        fill_catalog(size - foreign, owners=('tenant-b', 'tenant-c'), public_every=0)
+        foreign = size
+        with counting_aws_calls() as log:
+            response = client.http.get('/v1/images/detail?changes-since=2000-01-01',
+                                       headers=A)
+        assert response.status_code == 200
+        assert {image['id'] for image in body_json(response)['images']} == expected
+        costs.append((dict(log.operations('dynamodb')), log.items_read('dynamodb')))
+    # public and own partitions of audience-changes, the membership, its image
+    assert costs[0] == costs[1] == ({'Query': 3, 'BatchGetItem': 1}, 5)
+    # tenant-c's own changes are its 150 images: read, as its set
+    with counting_aws_calls() as log:
+        listed = list_images(client, C, detail=True, limit=1000,
+                             **{'changes-since': '2000-01-01'})
+    assert listed.status_code == 200 and len(body_json(listed)['images']) == 151
+    assert log.items_read('dynamodb') == 151 and 'Scan' not in log.operations()
+
+
 def test_head_is_one_read(client):
     _, image = create_image(client, A)
     with counting_aws_calls() as log:
