@@ -104,3 +104,39 @@ def test_the_app_runs_on_the_stack(stack):
         assert image['id'] in listed.body.decode()
         assert client.http.delete(path, headers=A).status_code == 200
         assert client.http.request('HEAD', path, headers=A).status_code == 404
+
+
+def test_ensure_resources_adds_the_indexes_a_kept_table_lacks():
+    """A persistent emulator's tables from before an index: ensure_resources adds it
+    and rewrites the images into it, as `make deploy` does in AWS."""
+    from chalicelib.storage.catalog import ImageCatalog
+    from chalicelib.storage.resources import ensure_resources
+    with mock_aws():
+        common._services.clear()
+        current = settings()
+        schema = ImageModel._get_schema()
+        dynamodb = boto3.client('dynamodb', region_name=current.region)
+        kept = [i for i in schema['global_secondary_indexes']
+                if i['index_name'] != 'audience-changes']
+        dynamodb.create_table(
+            TableName=current.images_table, BillingMode='PAY_PER_REQUEST',
+            KeySchema=schema['key_schema'],
+            AttributeDefinitions=[a for a in schema['attribute_definitions']
+                                  if a['AttributeName'] != 'audience'],
+            GlobalSecondaryIndexes=[{'IndexName': i['index_name'], 'KeySchema': i['key_schema'],
+                                     'Projection': i['projection']} for i in kept])
+        ensure_resources()   # creates the members table and the bucket, adds the index
+        images = dynamodb.describe_table(TableName=current.images_table)['Table']
+        assert _table_indexes(images) == _model_indexes(ImageModel)
+        assert ImageCatalog().reindex() == 0   # an empty table: nothing to rewrite
+        from app import app
+        with Client(app, stage_name='test', project_dir=PROJECT_DIR) as client:
+            _, image = create_image(client, A)
+            # an image written before the index: no audience until ensure_resources
+            ImageModel.get(image['id']).update(actions=[ImageModel.audience.remove()])
+            dynamodb.update_table(TableName=current.images_table, GlobalSecondaryIndexUpdates=[
+                {'Delete': {'IndexName': 'audience-changes'}}])
+            ensure_resources()
+            listed = client.http.get('/v1/images?changes-since=2000-01-01', headers=A)
+            assert listed.status_code == 200 and image['id'] in listed.body.decode()
+        common._services.clear()

@@ -2,6 +2,9 @@
 
 In AWS the resources come from infra/; this is for moto and other emulators.
 """
+import time
+
+import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib.config import settings
@@ -13,6 +16,9 @@ def ensure_resources():
     for model in (ImageModel, ImageMemberModel):
         if not model.exists():
             model.create_table(wait=True, billing_mode='PAY_PER_REQUEST')
+        elif _add_missing_indexes(model) and model is ImageModel:
+            from chalicelib.storage.catalog import ImageCatalog
+            ImageCatalog().reindex()   # as `make deploy` does after the stack
     client = s3_client()
     bucket = settings().image_bucket
     try:
@@ -22,6 +28,35 @@ def ensure_resources():
         if settings().region != 'us-east-1':
             create['CreateBucketConfiguration'] = {'LocationConstraint': settings().region}
         client.create_bucket(**create)
+
+
+def _add_missing_indexes(model):
+    """Create the indexes the model declares that a table kept from an earlier run
+    (a persistent emulator) lacks, one UpdateTable each as DynamoDB requires.
+    -> whether any was added."""
+    current = settings()
+    client = boto3.client('dynamodb', region_name=current.region,
+                          endpoint_url=current.aws_endpoint_url)
+    table_name = model.Meta.table_name
+    present = {index['IndexName'] for index in client.describe_table(
+        TableName=table_name)['Table'].get('GlobalSecondaryIndexes', [])}
+    missing = [index for index in model._get_schema()['global_secondary_indexes']
+               if index['index_name'] not in present]
+    for index in missing:
+        client.update_table(
+            TableName=table_name, AttributeDefinitions=index['attribute_definitions'],
+            GlobalSecondaryIndexUpdates=[{'Create': {
+                'IndexName': index['index_name'], 'KeySchema': index['key_schema'],
+                'Projection': index['projection']}}])
+        while not _index_active(client, table_name, index['index_name']):
+            time.sleep(1)
+    return bool(missing)
+
+
+def _index_active(client, table_name, index_name):
+    table = client.describe_table(TableName=table_name)['Table']
+    return any(index['IndexName'] == index_name and index.get('IndexStatus', 'ACTIVE') ==
+               'ACTIVE' for index in table.get('GlobalSecondaryIndexes', []))
 
 
 def ensure_upload_events(sqs):
