@@ -33,6 +33,11 @@ UPDATED = 8        # tenant-a, private
 MEMBER_ADDED = 16  # tenant-a, private
 DELETED = 28       # tenant-a, private, no members
 SELECTIVE_NAME = 'image-00001'   # one image matches; the oldest end of the catalog
+ADMIN = {'X-Identity-Status': 'Confirmed', 'X-Tenant-Id': 'tenant-admin', 'X-Roles': 'admin'}
+TENANT_B = dict(TENANT_A, **{'X-Tenant-Id': 'tenant-b'})
+SINCE = '2000-01-01'
+CHANGES_PAGE = 'changes-since page of a tenant (others\' images private)'
+CHANGES_BEFORE = '(before) changes-since read the changes index'
 
 
 def operations(ids, data_image):
@@ -96,6 +101,51 @@ def _count_by_scan(table_name):
         arguments['ExclusiveStartKey'] = page['LastEvaluatedKey']
 
 
+def _figure(request, log):
+    return {'request': request, 'requests': log.count('dynamodb'),
+            'items_read': log.items_read('dynamodb'), 's3_requests': log.count('s3'),
+            'operations': _ops_text(log)}
+
+
+def measure_changes(size):
+    """The changes-since page of tenant-a beside `size` private images of three other
+    tenants, and what the `changes` index (every tenant's changes) held for it."""
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from bench.catalog import fill_catalog
+    from bench.counting import counting_aws_calls
+    from chalicelib.api import common
+    from chalicelib.storage.models import CATALOG_PARTITION, ImageModel
+    from chalicelib.storage.resources import ensure_resources
+
+    figures = {}
+    with mock_aws():
+        common._services.clear()
+        ensure_resources()
+        fill_catalog(size, owners=('tenant-b', 'tenant-c', 'tenant-d'), public_every=0)
+        from app import app
+        with Client(app, stage_name='test', project_dir=PROJECT_DIR) as client:
+            # what tenant-a sees: 2 own images, 1 public, 1 shared with it
+            made = [json.loads(client.http.post('/v1/images', headers=dict(
+                identity, **META, **extra)).body)['image']['id']
+                for identity, extra in ((TENANT_A, {}), (TENANT_A, {}),
+                                        (ADMIN, {'x-image-meta-is_public': 'true'}),
+                                        (TENANT_B, {}))]
+            client.http.put('/v1/images/%s/members/tenant-a' % made[-1], headers=TENANT_B)
+            path = '/v1/images/detail?changes-since=%s' % SINCE
+            with counting_aws_calls() as log:
+                response = client.http.get(path, headers=TENANT_A)
+            assert response.status_code == 200, response.body[:300]
+            assert len(json.loads(response.body)['images']) == len(made)
+            figures[CHANGES_PAGE] = _figure('GET %s' % path, log)
+            with counting_aws_calls() as log:
+                ImageModel.changes.count(CATALOG_PARTITION, ImageModel.updated_key > SINCE)
+            figures[CHANGES_BEFORE] = _figure('Query changes (Select=COUNT)', log)
+        common._services.clear()
+    return figures
+
+
 def measure(size):
     """{label: {requests, items_read, operations, path}} for a catalog of `size`."""
     from chalice.test import Client
@@ -125,11 +175,7 @@ def measure(size):
                     response = client.http.request(method, path, headers=headers, body=body)
                 assert response.status_code == status, (label, response.status_code,
                                                         response.body[:300])
-                figures[label] = {'request': '%s %s' % (method, UUID.sub('{id}', path)),
-                                  'requests': log.count('dynamodb'),
-                                  'items_read': log.items_read('dynamodb'),
-                                  's3_requests': log.count('s3'),
-                                  'operations': _ops_text(log)}
+                figures[label] = _figure('%s %s' % (method, UUID.sub('{id}', path)), log)
             with counting_aws_calls() as log:
                 scanned = _count_by_scan(ImageModel.Meta.table_name)
             figures['(naive) full Scan of the images table'] = {
@@ -137,6 +183,7 @@ def measure(size):
                 'items_read': log.items_read('dynamodb'), 's3_requests': 0,
                 'operations': _ops_text(log), 'items_in_table': scanned}
         common._services.clear()
+    figures.update(measure_changes(size))
     return figures, fill_seconds
 
 
@@ -178,6 +225,9 @@ def main():
                  'and /v1/shared-images is unpaged in v1 (every membership of the tenant); the '
                  'shared-with-me page reads up to limit+1 per source (tenant-s has 20 '
                  'memberships at 100),',
+                 'changes-since (since %s) of tenant-a: its own catalog of %s / %s private images '
+                 'of three other tenants, and tenant-a\'s 2 own, 1 public, 1 shared;'
+                 % (SINCE, fmt(large), fmt(small)),
                  'catalog filled in %.1f s (%s) and %.1f s (%s) with BatchWriteItem.'
                  % (fills[small], fmt(small), fills[large], fmt(large))])
     save('costs', {'catalog_sizes': list(SIZES), 'figures': figures,
