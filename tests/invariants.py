@@ -32,14 +32,14 @@ The rules ("live" = not deleted: `deleted` is false):
 3. Every live image whose data is in the bucket (`active` or `deactivated` with a
    bucket location or a cached copy) has that object, of the image's `size` bytes.
    (`check_sizes=False` skips the size comparison: an admin may rewrite the `size`
-   of an active image, spec §11, which a fuzzer running as admin will do.)
+   of an active image, v1 §11, which a fuzzer running as admin will do.)
 4. No image sits in a state nothing will move it out of. `saving` is a transitional
    state: an inline upload or a copy-from holds it only for the request or job that
    set it, and a presigned upload's finalizer (retried on failure) or, past the
    reservation's expiry, the reaper moves it on. So `saving` is allowed only with a
    `pending_upload`; `saving` without one is an image stuck forever (only DELETE
    gets it out). A `pending_upload` only belongs to a `queued` or `saving` image.
-   `queued` (waiting for data), `killed` (terminal, spec §6) and the others are
+   `queued` (waiting for data), `killed` (terminal, v1 §6) and the others are
    stable states.
 5. `deleted` is true exactly for the `deleted` and `pending_delete` statuses (a half
    reverted delete would break this).
@@ -47,7 +47,7 @@ The rules ("live" = not deleted: `deleted` is false):
    holds the member quota; None means "count the rows on the next change").
    Rows of a deleted image are not reported: a delete removes them after the image
    is deleted and its data gone, and if that last write fails they are left over,
-   never shown (shared images and listings skip deleted images, spec §14.5).
+   never shown (shared images and listings skip deleted images, v1 §14.5).
 """
 import collections
 import decimal

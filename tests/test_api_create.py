@@ -1,7 +1,7 @@
-"""POST /v1/images: validation and the initial record (spec §5, §7, §15).
+"""POST /v1/images: validation and the initial record (v1 §5, §7, §15).
 
 Every rejected request must leave nothing behind (no item in the images table,
-no object in the bucket), except where the spec keeps a queued or killed record.
+no object in the bucket), except where v1 keeps a queued or killed record.
 """
 import hashlib
 import json

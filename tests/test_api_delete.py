@@ -1,4 +1,4 @@
-"""DELETE /v1/images/{id}: soft delete, protection, data and memberships (spec §12)."""
+"""DELETE /v1/images/{id}: soft delete, protection, data and memberships (v1 §12)."""
 import json
 import re
 import uuid

@@ -1,4 +1,4 @@
-"""Error bodies negotiated from Accept, on real routes (spec §18)."""
+"""Error bodies negotiated from Accept, on real routes (v1 §18)."""
 import json
 import uuid
 

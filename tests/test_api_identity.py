@@ -1,4 +1,4 @@
-"""Identity from trusted headers, and the noauth mode (spec §1, §15)."""
+"""Identity from trusted headers, and the noauth mode (v1 §1, §15)."""
 import pytest
 
 from tests.helpers import (ADMIN, body_json, create_image, get_header, head, list_images,

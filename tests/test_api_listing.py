@@ -1,4 +1,4 @@
-"""GET /v1/images and /v1/images/detail in depth (spec §4.1, §13)."""
+"""GET /v1/images and /v1/images/detail in depth (v1 §4.1, §13)."""
 import datetime
 import json
 import uuid
@@ -61,7 +61,7 @@ def share(client, owner, image_id, member):
 
 
 def killed(client, identity, **fields):
-    """An image left `killed` (upload with a wrong Content-Type, spec §8)."""
+    """An image left `killed` (upload with a wrong Content-Type, v1 §8)."""
     image_id = str(uuid.uuid4())
     headers = dict(identity, **{'x-image-meta-id': image_id,
                                 'x-image-meta-disk_format': 'raw',
@@ -84,7 +84,7 @@ def detail_of(client, identity, **params):
 
 
 def spec_order(images, sort_key='created_at', descending=True):
-    """Spec §13.3: the key (nulls first ascending), then created_at, then id, one direction."""
+    """v1 §13.3: the key (nulls first ascending), then created_at, then id, one direction."""
     def key(image):
         return tuple((0, '') if image[k] is None else (1, image[k])
                      for k in (sort_key, 'created_at', 'id'))
@@ -550,7 +550,7 @@ PAGING_ORDERS = [
 
 def check_paging(client, identity, expected_ids, sort_key, sort_dir, limit, images,
                  detail=False):
-    """Pages of `limit` concatenate to the full sorted list, in the spec's order."""
+    """Pages of `limit` concatenate to the full sorted list, in v1's order."""
     params = {}
     if sort_key:
         params['sort_key'] = sort_key

@@ -1,4 +1,4 @@
-"""Image memberships (spec §14), visibility through membership (§15) and the
+"""Image memberships (v1 §14), visibility through membership (§15) and the
 deactivate/reactivate actions offered under v1."""
 import json
 

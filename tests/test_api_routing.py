@@ -1,4 +1,4 @@
-"""Version discovery, URL prefixes, the v1 route table and request ids (spec §1, §2, §3)."""
+"""Version discovery, URL prefixes, the v1 route table and request ids (v1 §1, §2, §3)."""
 import json
 import re
 import uuid

@@ -1,4 +1,4 @@
-"""HEAD and GET of one image: headers, statuses, visibility (spec §4.2, §9, §10, §15)."""
+"""HEAD and GET of one image: headers, statuses, visibility (v1 §4.2, §9, §10, §15)."""
 import hashlib
 import re
 import uuid
@@ -31,7 +31,7 @@ def _get(client, identity, image_id, **headers):
 
 
 def _killed_image(client, identity):
-    """A record left `killed` by an upload with the wrong Content-Type (spec §8)."""
+    """A record left `killed` by an upload with the wrong Content-Type (v1 §8)."""
     image_id = str(uuid.uuid4())
     headers = dict(identity, **{'x-image-meta-id': image_id, 'x-image-meta-name': 'dead',
                                 'x-image-meta-disk_format': 'raw',

@@ -1,4 +1,4 @@
-"""PUT /v1/images/{id}: metadata updates (spec §5, §11, §15)."""
+"""PUT /v1/images/{id}: metadata updates (v1 §5, §11, §15)."""
 import hashlib
 import json
 import uuid

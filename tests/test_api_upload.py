@@ -1,4 +1,4 @@
-"""Uploading image data on POST and PUT: the status lifecycle of spec §6 and §8."""
+"""Uploading image data on POST and PUT: the status lifecycle of v1 §6 and §8."""
 import hashlib
 
 from tests.helpers import (ADMIN, OCTET, admin_view, body_json, create_image, delete_image,

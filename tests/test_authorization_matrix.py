@@ -1,7 +1,7 @@
 """The authorization matrix: every caller x every image state x every route.
 
 The expected code of each cell comes from `expected()`, a transcription of the
-spec's rules (§9-§12, §14, §15) written independently of the service's code.
+v1 rules (§9-§12, §14, §15) written independently of the service's code.
 Each cell gets a fresh image, so cells never depend on one another.
 """
 import itertools
@@ -30,7 +30,7 @@ CELLS = list(itertools.product(CALLERS, STATUSES, SHARINGS, ROUTES))
 
 
 def expected(caller, status, sharing, route):
-    """The spec's answer for one cell."""
+    """The v1 answer for one cell."""
     admin = caller == 'admin'
     owner = caller == 'owner'
     deleted = status == 'deleted'

@@ -20,8 +20,8 @@ What must hold afterwards:
   unavailable (also allowed for `lost` when the work was done: the service cannot
   know); never 500;
 * the image is where the clean run leaves it, or where the flow's failure may leave
-  it: unchanged, `killed` for a failed upload (spec §6, §8), for a create no image
-  or its `queued`/`killed` record (spec §5);
+  it: unchanged, `killed` for a failed upload (v1 §6, §8), for a create no image
+  or its `queued`/`killed` record (v1 §5);
 * `tests.invariants.violations()` is empty: no orphan object or multipart upload,
   no image stuck in `saving`, no active image without its object, member counts
   true; and the member of a deleted image never sees it.

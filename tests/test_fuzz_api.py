@@ -323,7 +323,7 @@ def test_fuzzing_left_no_5xx_and_a_consistent_store(runtime, capsys):
     from tests.invariants import violations
     deadline = time.monotonic() + 15   # background copies and the event pump settle
     while True:
-        # check_sizes=False: admins may rewrite the size of an active image (spec §11)
+        # check_sizes=False: admins may rewrite the size of an active image (v1 §11)
         found = violations(endpoint_url=runtime.aws_endpoint, stage='local',
                            check_sizes=False)
         if not found or time.monotonic() > deadline:
@@ -422,7 +422,7 @@ def test_an_owner_the_index_cannot_hold_is_refused(runtime):
     image_id = json.loads(body)['image']['id']
     assert _call(base_url, 'PUT', '/v1/images/' + image_id, dict(ADMIN, **long_owner))[0] \
         == 400
-    # a non-admin's owner is ignored, whatever its length (spec §5)
+    # a non-admin's owner is ignored, whatever its length (v1 §5)
     assert _call(base_url, 'POST', '/v1/images', dict(OWNER, **long_owner))[0] == 201
 
 

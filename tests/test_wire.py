@@ -1,4 +1,4 @@
-"""Unit tests of the v1 wire codec (chalicelib/api/wire.py): spec §4.2, §5, §18."""
+"""Unit tests of the v1 wire codec (chalicelib/api/wire.py): v1 §4.2, §5, §18."""
 import json
 
 import pytest
@@ -331,7 +331,7 @@ def test_error_html_escapes_markup():
 
 
 def test_error_json_when_json_is_preferred_by_quality():
-    # WebOb's best_match: text/html has the lower q, application/json wins (spec §18;
+    # WebOb's best_match: text/html has the lower q, application/json wins (v1 §18;
     # the reference answers application/json).
     response = _error('text/html;q=0.1, application/json')
     assert response.headers['Content-Type'] == 'application/json'

@@ -1,4 +1,4 @@
-"""Properties of the v1 header codec (chalicelib/api/wire.py), spec §4.2, §5, §18.
+"""Properties of the v1 header codec (chalicelib/api/wire.py), v1 §4.2, §5, §18.
 
 Hypothesis, derandomized and bounded: the same examples on every run.
 
@@ -185,7 +185,7 @@ def test_any_headers_parse_or_are_refused_with_a_4xx(headers):
         else:
             assert field in im.ACCEPTED_META_FIELDS
             assert value is None or isinstance(value, str)
-    # then the request's own validation (spec §5): values the records can hold, or 400
+    # then the request's own validation (v1 §5): values the records can hold, or 400
     validated = _parsed_or_4xx(im.validate_image_meta, meta, config.settings())
     if validated is not None:
         for field in im.INT32_FIELDS:
@@ -261,9 +261,9 @@ def test_other_integer_values_are_400(field, value):
 @given(field=st.sampled_from(('min_disk', 'min_ram', 'size', 'virtual_size')),
        excess=st.integers(1, 10 ** 60))
 def test_integers_beyond_what_a_record_holds_are_400(field, excess):
-    """min_disk, min_ram: 32 bits (spec §5); size, virtual_size: the reference's
+    """min_disk, min_ram: 32 bits (v1 §5); size, virtual_size: the reference's
     BigInteger (DynamoDB numbers hold 38 digits: more would be a failed write, not a
-    400). A size that large is beyond any size cap (spec §8)."""
+    400). A size that large is beyond any size cap (v1 §8)."""
     limit = im.INT32_MAX if field in im.INT32_FIELDS else INT64_MAX
     meta = wire.image_meta_from_headers({wire.META_PREFIX + field: str(limit + excess)})
     with pytest.raises(errors.BadRequest) as refused:

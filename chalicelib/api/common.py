@@ -92,7 +92,7 @@ def member_service():
 
 
 def request_context(request):
-    """The caller, as Glance's context middleware sees it (spec §1)."""
+    """The caller, as Glance's context middleware sees it (v1 §1)."""
     mode = settings().auth_mode
     if mode == 'noauth':
         return ctx.NOAUTH
@@ -136,7 +136,7 @@ streamed_body = threading.local()
 
 
 def image_data(request):
-    """The image bytes of a request, or None when it has no body (spec §7)."""
+    """The image bytes of a request, or None when it has no body (v1 §7)."""
     headers = request.headers
     try:
         length = int(headers['content-length'])

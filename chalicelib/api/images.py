@@ -1,4 +1,4 @@
-"""The v1 image routes (spec §3): parse, call the image service, render."""
+"""The v1 image routes (v1 §3): parse, call the image service, render."""
 from chalice import Response
 
 from chalicelib.api import wire
@@ -80,7 +80,7 @@ def detail_head(request, context):
 
 
 def root_index(request, context):
-    """`/v1/` lists for every method (a reference quirk, spec §2); API Gateway
+    """`/v1/` lists for every method (a reference quirk, v1 §2); API Gateway
     drops the trailing slash, so this is also `/v1`."""
     return _brief_list(request, context)
 

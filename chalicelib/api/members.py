@@ -1,4 +1,4 @@
-"""The v1 membership routes (spec §14): parse, call the member service, render."""
+"""The v1 membership routes (v1 §14): parse, call the member service, render."""
 import json
 
 from chalice import Response

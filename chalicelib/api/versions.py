@@ -1,4 +1,4 @@
-"""Version discovery (spec §2): `/versions` 200, `/` and unknown versions 300;
+"""Version discovery (v1 §2): `/versions` 200, `/` and unknown versions 300;
 and the OpenAPI description of the API at `/v1/openapi.json`.
 
 Served before identity and without a request id, as the reference does.

@@ -24,7 +24,7 @@ def parse_bool(value):
 
 # -- request headers -> image dict -------------------------------------------------
 def image_meta_from_headers(headers):
-    """`x-image-meta-*` headers -> {field: value, 'properties': {...}} (spec §5).
+    """`x-image-meta-*` headers -> {field: value, 'properties': {...}} (v1 §5).
 
     Only the fields present are returned; an empty value means null.
     """
@@ -102,7 +102,7 @@ def json_response(document, status_code=200, headers=None):
                     status_code=status_code)
 
 
-# -- errors (webob's HTTPException bodies, spec §18) --------------------------------
+# -- errors (webob's HTTPException bodies, v1 §18) --------------------------------
 _HTML_PAGE = ('<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n'
               '  <h1>{status}</h1>\n  {message}<br /><br />\n\n\n\n </body>\n</html>')
 

@@ -1,10 +1,10 @@
-"""The v1 image record and the validation of client-supplied metadata (spec §4, §5)."""
+"""The v1 image record and the validation of client-supplied metadata (v1 §4, §5)."""
 import datetime
 import re
 
 from chalicelib.domain.errors import BadRequest
 
-# Fields shown by v1, in the order of spec §4.
+# Fields shown by v1, in the order of v1 §4.
 IMAGE_FIELDS = ('id', 'name', 'status', 'size', 'virtual_size', 'disk_format',
                 'container_format', 'checksum', 'min_disk', 'min_ram', 'is_public',
                 'protected', 'owner', 'created_at', 'updated_at', 'deleted_at',
@@ -32,7 +32,7 @@ STORES = ('s3',)
 EXTERNAL_SCHEMES = ('http', 'https', 's3')
 TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%f'
 
-# Statuses (spec §6).
+# Statuses (v1 §6).
 QUEUED, SAVING, ACTIVE, KILLED = 'queued', 'saving', 'active', 'killed'
 DELETED, PENDING_DELETE, DEACTIVATED = 'deleted', 'pending_delete', 'deactivated'
 
@@ -96,7 +96,7 @@ def validate_image_meta(meta, settings):
         if (meta.get(field) or 0) > limit:
             raise BadRequest("Invalid value for image: '%s' value out of range, "
                              "must not exceed %d." % (field, limit))
-    if (meta.get('size') or 0) > INT64_MAX:  # what the size cap says (spec §8)
+    if (meta.get('size') or 0) > INT64_MAX:  # what the size cap says (v1 §8)
         raise BadRequest('Denying attempt to upload image larger than %d bytes.'
                          % settings.image_size_cap)
     if 'store' in meta and meta['store'] not in STORES:
@@ -154,7 +154,7 @@ def new_image(image_id, meta, owner, status, now):
     }
 
 
-# Fields a PUT may change directly; the rest are computed or guarded (spec §11).
+# Fields a PUT may change directly; the rest are computed or guarded (v1 §11).
 UPDATABLE_FIELDS = ('name', 'size', 'virtual_size', 'disk_format', 'container_format',
                     'checksum', 'min_disk', 'min_ram', 'is_public', 'protected', 'owner')
 
@@ -165,5 +165,5 @@ def created_key(image):
 
 
 def is_listed_by_default(image):
-    """Default listings hide deleted and killed images (spec §13.1)."""
+    """Default listings hide deleted and killed images (v1 §13.1)."""
     return not image['deleted'] and image['status'] != KILLED

@@ -1,4 +1,4 @@
-"""The v1 image controller: create, update, upload, delete, show (spec §6 to §12).
+"""The v1 image controller: create, update, upload, delete, show (v1 §6 to §12).
 
 Works on image dicts; storage comes in as a catalog and a blob store.
 """
@@ -89,7 +89,7 @@ class ImageService:
         return self.get_visible(context, image_id)
 
     def download(self, context, image_id):
-        """(image, bytes, None) of an active image (spec §10); (image, None, url) when
+        """(image, bytes, None) of an active image (v1 §10); (image, None, url) when
         it is too large to answer inline: a short-lived presigned GET."""
         self.policy.enforce(context, 'get_image')
         image = self.find_visible(context, image_id)
@@ -142,12 +142,12 @@ class ImageService:
         return data
 
     def index(self, context, params):
-        """The page of images a listing shows (spec §13)."""
+        """The page of images a listing shows (v1 §13)."""
         self.policy.enforce(context, 'get_images')
         query = parse_list_params(context, params, settings())
         marker_image = None
         if query.marker is not None:
-            # changes-since lists deleted images: they are markers then (spec §13.3)
+            # changes-since lists deleted images: they are markers then (v1 §13.3)
             marker_image = self.find_visible(context, query.marker,
                                              deleted_too=query.changes_since is not None)
             if marker_image is None or (marker_image['deleted']
@@ -315,7 +315,7 @@ class ImageService:
             return dict(current_image, status=target, updated_at=im.now_string())
         return self.change(image_id, change)
 
-    # -- upload (spec §8) ----------------------------------------------------------
+    # -- upload (v1 §8) ----------------------------------------------------------
     @staticmethod
     def _require_formats(image):
         if image['disk_format'] is None:
@@ -486,7 +486,7 @@ class ImageService:
                 'Attempted: %d, Maximum: %d' % (count, quota))
 
     def _external_source(self, context, meta, copy_from, data):
-        """(kind, url) of an x-image-meta-location or copy-from source (spec §7 step 5);
+        """(kind, url) of an x-image-meta-location or copy-from source (v1 §7 step 5);
         at most one source with the body, refused before anything is stored."""
         if 'location' not in meta and copy_from is None:
             return None
@@ -521,7 +521,7 @@ class ImageService:
             raise ServiceUnavailable('The external source could not be read.') from None
 
     def _handle_source(self, image, meta, data, source, remote_size):
-        """Step 10 of spec §7: upload, location or copy (one at most: _external_source)."""
+        """Step 10 of v1 §7: upload, location or copy (one at most: _external_source)."""
         if data is not None:
             return self._upload(image, data)
         if source is None:

@@ -1,4 +1,4 @@
-"""GET /v1/images and /detail: parameters, visibility sets, filters, order (spec §13).
+"""GET /v1/images and /detail: parameters, visibility sets, filters, order (v1 §13).
 
 The default order (created_at, then id) is the order of every catalog source,
 so a default page is a lazy merge reading about `limit` items per source.
@@ -98,7 +98,7 @@ def _is_non_negative_int(value):
 
 
 def _scope(context, is_public):
-    """Whose images are candidates (spec §13.1): `is_public` only matters to admins."""
+    """Whose images are candidates (v1 §13.1): `is_public` only matters to admins."""
     if not context.is_admin or is_public is None:
         return 'visible'
     value = is_public.lower()
@@ -166,7 +166,7 @@ def _check_quotes(operand):
 
 
 def matches(image, query):
-    """The filters of spec §13.2 and the default exclusions of §13.1."""
+    """The filters of v1 §13.2 and the default exclusions of §13.1."""
     if query.changes_since is None and not im.is_listed_by_default(image):
         return False
     if query.changes_since is not None and not image['updated_at'] > query.changes_since:
@@ -225,7 +225,7 @@ def _candidates(images, context, source):
 
 
 def _listable(context, image, shared):
-    """Scope 'visible' (spec §13.1): public, the caller's tenant's own, or shared with
+    """Scope 'visible' (v1 §13.1): public, the caller's tenant's own, or shared with
     that tenant (`shared`: ids of images it is a member of). The union of the
     sources, as one test; unlike `can_see`, it lists no owner-less private image and
     holds for admins too."""

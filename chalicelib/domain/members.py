@@ -1,4 +1,4 @@
-"""Image memberships (spec §14): who may share, member lists, shared images."""
+"""Image memberships (v1 §14): who may share, member lists, shared images."""
 import contextlib
 
 from chalicelib.config import settings
@@ -28,7 +28,7 @@ class MemberService:
         self.catalog, self.images, self.policy = catalog, images, policy
 
     def list_members(self, context, image_id):
-        """[{member_id, can_share}] as the caller may see them (spec §14.1)."""
+        """[{member_id, can_share}] as the caller may see them (v1 §14.1)."""
         self.policy.enforce(context, 'get_members')
         image = self._live_visible_image(context, image_id)
         members = self.catalog.members_of(image_id)

@@ -1,4 +1,4 @@
-"""Who may see and who may change an image (spec §15). The one visibility rule."""
+"""Who may see and who may change an image (v1 §15). The one visibility rule."""
 from chalicelib.domain.image_meta import DELETED, PENDING_DELETE
 
 

@@ -1,7 +1,7 @@
 """PynamoDB models: the images table and the image members table.
 
 Listing never scans: sparse global secondary indexes hold exactly the images of
-each visibility set of spec §13.1, sorted by `created_key` (created_at + id,
+each visibility set of v1 §13.1, sorted by `created_key` (created_at + id,
 the default sort with its tie-breaker); `name-images` holds the same images by
 name, for the exact `name` filter; `audience-changes` holds, by last update, the
 public images and each owner's private ones, deleted and killed included, for
@@ -137,7 +137,7 @@ class ImageModel(Model):
     deleted_at = UnicodeAttribute(null=True)
     deleted = BooleanAttribute(default=False)
     properties = MapAttribute(default=dict)
-    # Never shown (spec §4): where the bytes are, and their SHA-256.
+    # Never shown (v1 §4): where the bytes are, and their SHA-256.
     location = UnicodeAttribute(null=True)
     sha256 = UnicodeAttribute(null=True)
     cached_location = UnicodeAttribute(null=True)  # bucket copy of an external location

@@ -73,7 +73,7 @@ def test_update_merge_and_purge(gc, tag):
 
 
 def test_update_without_purge_header_purges(glance_url, gc, tag):
-    """The *server* default is purge (spec §19): a PUT without the header drops properties."""
+    """The *server* default is purge (v1 §19): a PUT without the header drops properties."""
     image = gc.images.create(name=tag, disk_format='raw', container_format='bare',
                              properties={'a': '1', 'b': '2'})
     request = urllib.request.Request(
