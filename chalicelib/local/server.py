@@ -289,8 +289,10 @@ def main():
     print('  or: .venv-clients/bin/glance --os-image-api-version 1 --os-image-url %s '
           '--os-auth-token any image-list --all-tenants   (make clients installs it)'
           % url, flush=True)
-    print('  or: aws --endpoint-url %s dynamodb scan --table-name %s   (the embedded AWS)'
-          % (os.environ['AWS_ENDPOINT_URL'], settings().images_table), flush=True)
+    print('The embedded AWS: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing '
+          'AWS_DEFAULT_REGION=%s .venv/bin/aws --endpoint-url %s dynamodb scan --table-name %s'
+          % (settings().region, os.environ['AWS_ENDPOINT_URL'], settings().images_table),
+          flush=True)
 
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
