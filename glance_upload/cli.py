@@ -1,17 +1,21 @@
 """python -m glance_upload FILE: reserve, upload the parts in parallel, complete, verify.
 
 Exit status: 0 the image is active; 1 failure (message on stderr); 3 stopped before
-completion, resumable by running the same command again; 130 interrupted (Ctrl-C).
-The final image record is printed on stdout as JSON; everything else goes to stderr.
+completion (SIGINT/Ctrl-C or SIGTERM included): the state file is kept and the command
+that resumes is printed. The final image record is printed on stdout as JSON;
+everything else goes to stderr.
 
 For tests only, the hidden option --stop-after-parts K uploads at most K missing parts
 and then exits 3, leaving the state file, as an interruption would.
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import math
 import os
+import shlex
+import signal
 import sys
 import threading
 import time
@@ -26,7 +30,8 @@ CHUNK = 1 << 20             # hashing granularity
 ATTEMPTS = 4                # per part: a presigned PUT can simply be sent again
 PUT_TIMEOUT = (10, 300)     # (connect, read) seconds
 STATE_SUFFIX = '.glance-upload.json'
-EXIT_FAILED, EXIT_STOPPED, EXIT_INTERRUPTED = 1, 3, 130
+EXIT_FAILED, EXIT_STOPPED = 1, 3
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class UploadError(Exception):
@@ -35,6 +40,41 @@ class UploadError(Exception):
 
 class Stopped(Exception):
     """Stopped before completion; the state file lets a rerun resume."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM stop the upload as Stopped, raised in the main thread (the
+    parts in flight then give up at their next read). Inside `deferred()` (creating the
+    image and saving the state file) a signal waits for its end, so that no image is
+    left without the state file that resumes it."""
+
+    def __init__(self):
+        self.received, self._deferring = None, 0
+
+    def __enter__(self):
+        self._previous = {number: signal.signal(number, self._handle) for number in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number, frame):
+        if self.received is not None:
+            return  # stopping already: a second Ctrl-C does not break the clean-up
+        self.received = signal.Signals(number).name
+        if not self._deferring:
+            raise Stopped('stopped by %s' % self.received)
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        if self.received is not None and not self._deferring:
+            raise Stopped('stopped by %s' % self.received)
 
 
 def log(message):
@@ -264,9 +304,8 @@ def resume(glance, state, part_size):
     return glance.reserve(image_id, state['size'], state['checksum'], part_size)
 
 
-def start(glance, args, identity):
+def start(glance, args, identity, checksum):
     """Create the image (unless --image-id) and reserve the upload -> (state, upload)."""
-    checksum = md5_of(args.file, identity['size'])
     image_id = args.image_id
     if not image_id:
         image_id = glance.create_image(args.name or os.path.basename(args.file),
@@ -306,10 +345,10 @@ def wait_for_outcome(glance, image_id, seconds):
         delay = min(delay * 2, 2)
 
 
-def run(args):
+def run(args, signals):
     if not os.path.isfile(args.file):
         raise UploadError('%s is not a file' % args.file)
-    state_path = args.state_file or args.file + STATE_SUFFIX
+    state_path = args.state_file
     glance = Glance(args.url, args.headers)
     identity = file_identity(args.file)
     if identity['size'] == 0:
@@ -321,8 +360,10 @@ def run(args):
                                                              state_path))
         upload = resume(glance, state, args.part_size)
     else:
-        state, upload = start(glance, args, identity)
-        save_state(state_path, state)  # from here on, a rerun resumes this image
+        checksum = md5_of(args.file, identity['size'])
+        with signals.deferred():
+            state, upload = start(glance, args, identity, checksum)
+            save_state(state_path, state)  # from here on, a rerun resumes this image
     image_id = state['image_id']
     if upload is not None:
         parts = Uploader(glance, args.file, args.parallel, args.stop_after_parts).upload(
@@ -388,22 +429,52 @@ def parse_args(argv=None):
     # for tests: upload at most K missing parts, then stop as an interruption would
     parser.add_argument('--stop-after-parts', type=int, metavar='K', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.state_file = args.state_file or args.file + STATE_SUFFIX
     args.headers = dict(args.header)
     if args.token:
         args.headers['X-Auth-Token'] = args.token
     return args
 
 
+def resume_command(argv):
+    """The command that resumes: this one, from this directory; a token given on the
+    command line is shown as $OS_AUTH_TOKEN (the uploader's default), not printed."""
+    shown, hidden, words = [], False, list(argv)
+    while words:
+        word = words.pop(0)
+        if word == '--token' and words:
+            words.pop(0)
+            shown.append('--token "$OS_AUTH_TOKEN"')
+            hidden = True
+        elif word.startswith('--token='):
+            shown.append('--token "$OS_AUTH_TOKEN"')
+            hidden = True
+        elif word == '--header' and words and \
+                words[0].partition(':')[0].strip().lower() == 'x-auth-token':
+            words.pop(0)
+            shown.append('--header "X-Auth-Token: $OS_AUTH_TOKEN"')
+            hidden = True
+        else:
+            shown.append(shlex.quote(word))
+    command = 'cd %s && %s -m glance_upload %s' % (
+        shlex.quote(os.getcwd()), shlex.quote(sys.executable), ' '.join(shown))
+    return command + (' (with OS_AUTH_TOKEN set to your token)' if hidden else '')
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     try:
-        return run(args)
+        with StopSignals() as signals:
+            return run(args, signals)
     except Stopped as stop:
-        log('%s; run the same command again to resume' % stop)
+        if os.path.exists(args.state_file):
+            log('%s; %s is kept: run the same command again to resume:\n  %s'
+                % (stop, args.state_file, resume_command(argv)))
+        else:
+            log('%s before any image was made; to start again, run:\n  %s'
+                % (stop, resume_command(argv)))
         return EXIT_STOPPED
-    except KeyboardInterrupt:
-        log('interrupted; run the same command again to resume')
-        return EXIT_INTERRUPTED
     except (UploadError, ApiError, OSError) as error:  # requests' errors are OSErrors
         log('error: %s' % error)
         return EXIT_FAILED

@@ -7,8 +7,11 @@ reservations three parts a page, so that the uploader follows pages with small f
 import hashlib
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 import urllib.parse
 
 import pytest
@@ -134,6 +137,7 @@ def test_resumes_an_interrupted_upload_with_the_missing_parts_only(url, big_file
 
     assert stopped.returncode == cli.EXIT_STOPPED, stopped.stderr
     assert 'run the same command again to resume' in stopped.stderr
+    assert '-m glance_upload %s --url %s' % (path, url) in stopped.stderr
     assert stopped.stdout == ''
     state = state_of(path)
     assert state['url'] == url + '/v1' and state['checksum'] == md5
@@ -259,3 +263,76 @@ def test_a_changed_file_is_not_resumed(url, tmp_path):
     assert result.returncode == 1
     assert 'changed since its upload started' in result.stderr
     assert os.path.exists(path + cli.STATE_SUFFIX)  # kept: the user decides
+
+
+# The uploader with every 1 MiB it reads from the file slowed down, so that a signal
+# finds parts in flight (the real uploader, only slower).
+SLOW_UPLOADER = """
+import sys, time
+from glance_upload import cli
+read = cli.FileWindow.read
+def slow_read(window, amount=-1):
+    time.sleep(0.2)
+    return read(window, amount)
+cli.FileWindow.read = slow_read
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def wait_for(condition, what, seconds=TIMEOUT):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, 'no %s after %d s' % (what, seconds)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize('signal_number', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_upload_and_the_printed_command_resumes_it(url, big_file,
+                                                                       signal_number):
+    path, md5 = big_file
+    command = [sys.executable, '-c', SLOW_UPLOADER] + arguments(
+        url, path, '--part-size', PART, '--parallel', 2)
+    uploader = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        # the state file exists once the image is made and reserved; then a random moment
+        wait_for(lambda: os.path.exists(path + cli.STATE_SUFFIX), 'state file')
+        time.sleep(random.uniform(0, 2))
+        uploader.send_signal(signal_number)
+        out, err = uploader.communicate(timeout=TIMEOUT)
+    finally:
+        if uploader.poll() is None:
+            uploader.kill()
+            uploader.wait()
+
+    name = signal.Signals(signal_number).name
+    assert uploader.returncode == cli.EXIT_STOPPED, err
+    assert out == '' and 'Traceback' not in err
+    assert 'stopped by %s; %s is kept' % (name, path + cli.STATE_SUFFIX) in err
+    image_id = state_of(path)['image_id']
+    assert head(url, image_id)['x-image-meta-status'] == 'queued'
+    uploaded = [p['part_number'] for p in every_part(url, image_id) if p['uploaded']]
+    assert len(uploaded) < 7   # stopped with parts still to send
+
+    printed = err.split('run the same command again to resume:\n', 1)[1].strip()
+    assert printed.startswith('cd ') and ' -m glance_upload ' in printed
+    resumed = subprocess.run(printed, shell=True, capture_output=True, text=True,
+                             timeout=TIMEOUT)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert '7 parts, %d already uploaded (skipped), %d uploaded' % (
+        len(uploaded), 7 - len(uploaded)) in resumed.stderr
+    image = json.loads(resumed.stdout)
+    assert (image['id'], image['status'], image['checksum'], image['size']) == \
+        (image_id, 'active', md5, SIZE)
+    assert not os.path.exists(path + cli.STATE_SUFFIX)
+    assert downloaded_md5(url, image_id) == md5
+
+
+def test_the_resume_command_does_not_print_a_token():
+    shown = cli.resume_command(['disk.raw', '--token', 'secret-1', '--header',
+                                'X-Auth-Token: secret-2', '--name', 'my disk'])
+    assert 'secret' not in shown
+    assert shown.endswith("-m glance_upload disk.raw --token \"$OS_AUTH_TOKEN\" --header "
+                          "\"X-Auth-Token: $OS_AUTH_TOKEN\" --name 'my disk' "
+                          "(with OS_AUTH_TOKEN set to your token)")
