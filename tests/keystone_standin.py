@@ -1,12 +1,19 @@
 """A small Keystone v3 stand-in on loopback: service login and token validation.
 
 Real HTTP, real status codes (201 login, 200 valid, 404 unknown/expired/revoked,
-401 for a bad service token, `failing` when set: a Keystone in trouble), so the
-service's Keystone client is tested as is. It counts logins and validations.
+401 for a bad service token, `failing` when set: a Keystone in trouble, `delay`:
+a slow one), so the service's Keystone client is tested as is.
+
+Kept only for what a real Keystone cannot show: it counts logins and validations
+(the token caches, the LRU bounds, one SSM read), it revokes our own service token
+on demand, and it issues tokens to any project name instantly. Real logins,
+refusals of real tokens and real outages are in tests/e2e/test_keystone_real.py,
+against the Keystone that tools/keystone_local.py runs.
 """
 import datetime
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +32,7 @@ class KeystoneStandIn:
         self.validations = 0
         self.logins = 0
         self.failing = None         # a status every validation answers (e.g. 503)
+        self.delay = 0              # seconds every validation waits before answering
         self.service_tokens = set()
         standin = self
 
@@ -39,8 +47,11 @@ class KeystoneStandIn:
                     self.send_header(name, value)
                 self.send_header('Content-Type', 'application/json')
                 self.send_header('Content-Length', str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):   # a client that timed out
+                    pass
 
             def do_POST(self):
                 length = int(self.headers.get('Content-Length', 0))
@@ -58,6 +69,7 @@ class KeystoneStandIn:
                 if self.headers.get('X-Auth-Token') not in standin.service_tokens:
                     return self._send(401, {'error': {'code': 401}})
                 standin.validations += 1
+                time.sleep(standin.delay)
                 if standin.failing:
                     return self._send(standin.failing, {'error': {'code': standin.failing}})
                 token = self.headers.get('X-Subject-Token')

@@ -98,14 +98,26 @@ def test_bad_tokens_get_401(cloud, standin, token_kind):
     response = cloud.http.get('/v1/images', headers=headers)
     assert response.status_code == 401
     if token_kind != 'missing':  # a missing token never reaches the app (API Gateway 401)
-        assert response.headers['WWW-Authenticate'] == "Keystone uri='%s'" % standin.url
+        assert response.headers['WWW-Authenticate'] == 'Keystone uri="%s"' % standin.url
 
 
-def test_keystone_unreachable_is_401_not_500(cloud, standin, settings_override):
+def _assert_identity_unavailable(response):
+    """keystonemiddleware's answer when Keystone cannot be asked: 503, not 401 or 500."""
+    assert response.status_code == 503
+    assert response.headers['Retry-After'] == '5'
+    assert 'The identity service is unavailable; try again later.' in \
+        response.body.decode()
+    assert 'WWW-Authenticate' not in response.headers
+
+
+def test_keystone_unreachable_is_503_not_401(cloud, standin, settings_override):
     settings_override(keystone_url='http://127.0.0.1:9')
     keystone._validator.clear()
     response = cloud.http.get('/v1/images', headers={'X-Auth-Token': standin.issue('p')})
-    assert response.status_code == 401
+    _assert_identity_unavailable(response)
+    created = _create(cloud, standin.issue('p'))
+    _assert_identity_unavailable(created)
+    assert stored_image_ids() == [] and stored_object_keys() == []
 
 
 def test_version_discovery_needs_no_token(cloud):
@@ -244,11 +256,13 @@ def test_negative_cache_is_bounded(cloud, standin, monkeypatch):
     assert standin.validations == 6
 
 
-@pytest.mark.parametrize('status', [500, 503])
-def test_keystone_in_trouble_is_cached_neither_way(cloud, standin, status):
+@pytest.mark.parametrize('status', [500, 502, 503, 403])
+def test_keystone_in_trouble_is_cached_neither_way(cloud, standin, status, caplog):
     token = standin.issue('project-a')
-    standin.failing = status
-    assert [_get(cloud, token) for _ in range(3)] == [401, 401, 401]
+    standin.failing = status       # 403: the service user lacks the role to validate
+    with caplog.at_level(logging.WARNING):
+        assert [_get(cloud, token) for _ in range(3)] == [503, 503, 503]
+    assert 'answered %d' % status in caplog.text
     assert standin.validations == 3
     standin.failing = None
     assert _get(cloud, token) == 200          # not remembered as invalid
@@ -260,9 +274,23 @@ def test_keystone_unreachable_caches_nothing(cloud, standin, settings_override):
     settings_override(keystone_url='http://127.0.0.1:9')
     keystone._validator.clear()
     token = standin.issue('project-a')
-    assert _get(cloud, token) == 401
+    assert _get(cloud, token) == 503
+    assert _get(cloud, 'bogus-token') == 503   # nobody is refused while Keystone is away
     cache = keystone.validator()
     assert (len(cache.valid), len(cache.invalid)) == (0, 0)
+
+
+def test_slow_keystone_is_503_then_recovers(cloud, standin, monkeypatch, caplog):
+    monkeypatch.setattr(keystone, 'READ_TIMEOUT', 0.3)
+    token = standin.issue('project-a')
+    standin.delay = 1
+    with caplog.at_level(logging.WARNING):
+        response = cloud.http.get('/v1/images', headers={'X-Auth-Token': token})
+    _assert_identity_unavailable(response)
+    assert 'unreachable (ReadTimeoutError)' in caplog.text
+    standin.delay = 0
+    assert _get(cloud, token) == 200          # by itself, nothing remembered
+    assert standin.validations == 2
 
 
 @pytest.mark.parametrize('scope', ['unscoped', 'domain'])
@@ -270,7 +298,7 @@ def test_token_without_a_project_is_401_and_writes_nothing(cloud, standin, scope
     token = standin.issue(None, domain='Default' if scope == 'domain' else None)
     response = _create(cloud, token)
     assert response.status_code == 401
-    assert response.headers['WWW-Authenticate'] == "Keystone uri='%s'" % standin.url
+    assert response.headers['WWW-Authenticate'] == 'Keystone uri="%s"' % standin.url
     assert _get(cloud, token) == 401
     assert stored_image_ids() == [] and stored_object_keys() == []
     assert standin.validations == 1           # a definite answer: remembered as refused
@@ -308,7 +336,7 @@ def test_missing_password_parameter_is_401_then_read_once_it_exists(
     settings_override(keystone_password=None, keystone_password_parameter=PASSWORD_PARAMETER)
     keystone._validator.clear()
     token = standin.issue('project-a')
-    assert _get(cloud, token) == 401          # not a 500, and not remembered
+    assert _get(cloud, token) == 503          # not a 500 nor a 401, and not remembered
     boto3.client('ssm', region_name='us-east-1').put_parameter(
         Name=PASSWORD_PARAMETER, Value=SERVICE_PASSWORD, Type='SecureString')
     assert _get(cloud, token) == 200
@@ -320,8 +348,10 @@ def test_the_service_password_is_never_logged(cloud, standin, settings_override,
     settings_override(keystone_password='wrong-password-1f3a')
     keystone._validator.clear()
     with caplog.at_level(logging.DEBUG):
-        assert _get(cloud, standin.issue('project-a')) == 401
-    assert 'KeystoneError' in caplog.text
+        assert _get(cloud, standin.issue('project-a')) == 503
+    # the cause, for the operator: who logged in where, and Keystone's answer
+    assert ("KeystoneError: service login of user 'glance' in project 'service' (domain "
+            "'Default') to Keystone at %s refused: 401" % standin.url) in caplog.text
     assert 'wrong-password-1f3a' not in caplog.text
 
 

@@ -3,6 +3,7 @@ import functools
 import json
 import io
 import logging
+import re
 import threading
 import uuid
 
@@ -100,6 +101,9 @@ def request_context(request):
         verified = (request.context or {}).get('authorizer') or {}
         status, tenant = verified.get('identity_status'), verified.get('tenant')
         user, roles = verified.get('user'), verified.get('roles') or ''
+        if status == 'Unavailable':   # Keystone could not be asked: not the client's fault
+            raise ServiceUnavailable(IDENTITY_UNAVAILABLE,
+                                     headers={'Retry-After': IDENTITY_RETRY_AFTER})
     else:
         headers = request.headers
         status = headers.get('x-identity-status')
@@ -110,6 +114,10 @@ def request_context(request):
     return ctx.from_identity(tenant, user, roles.split(','))
 
 
+IDENTITY_UNAVAILABLE = 'The identity service is unavailable; try again later.'
+IDENTITY_RETRY_AFTER = '5'   # seconds: Keystone is asked afresh on the next request
+
+
 UNAUTHORIZED = ('This server could not verify that you are authorized to access the '
                 'document you requested. Either you supplied the wrong credentials (e.g., '
                 'bad password), or your browser does not understand how to supply the '
@@ -118,7 +126,8 @@ UNAUTHORIZED = ('This server could not verify that you are authorized to access 
 
 def _authenticate_header():
     url = settings().keystone_url
-    return {'WWW-Authenticate': "Keystone uri='%s'" % url} if url else {}
+    # keystonemiddleware's spelling (double quotes): clients find where to get a token
+    return {'WWW-Authenticate': 'Keystone uri="%s"' % url} if url else {}
 
 
 def request_id(request):
@@ -128,6 +137,32 @@ def request_id(request):
     if len(sent) > MAX_REQUEST_ID_LENGTH:
         raise RequestHeaderFieldsTooLarge('Request ID is too long')
     return sent if sent.startswith('req-') else 'req-' + sent
+
+
+_URL_SCHEMES = ('http', 'https')
+_HOST = re.compile(r'([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?')
+
+
+def public_base_url(request):
+    """The service's own URL (no trailing slash), for the `Location` of a create, the
+    versions document and the OpenAPI servers.
+
+    GLANCE_PUBLIC_ENDPOINT when set. Behind API Gateway (its request context names the
+    domain and stage) that domain and stage, never the client's Host or X-Forwarded-*.
+    Locally the request's Host, as the reference does, with X-Forwarded-Proto only
+    when it is http or https.
+    """
+    configured = settings().public_endpoint
+    if configured:
+        return configured.rstrip('/')
+    gateway = request.context or {}
+    if gateway.get('domainName') and gateway.get('stage'):
+        return 'https://%s/%s' % (gateway['domainName'], gateway['stage'])
+    headers = request.headers
+    scheme = (headers.get('x-forwarded-proto') or '').strip().lower()
+    host = (headers.get('host') or '').strip()
+    return '%s://%s' % (scheme if scheme in _URL_SCHEMES else 'http',
+                        host if _HOST.fullmatch(host) else 'localhost')
 
 
 # A front that can stream (the local runtime) hands image bytes over here instead

@@ -4,7 +4,9 @@ The Chalice authorizer validates the client's X-Auth-Token against Keystone with
 the service's own token (as keystonemiddleware does) and passes the identity to
 the views in the authorizer context. It always lets the request through: the v1
 view answers 401 itself when the identity is not confirmed, so that a missing,
-expired or revoked token gets Glance's 401 wherever the app runs.
+expired or revoked token gets Glance's 401 wherever the app runs, and 503 when
+Keystone could not be asked (down, slow, 5xx, our own login refused), as
+keystonemiddleware does: valid clients are not told their credentials are bad.
 """
 import collections
 import datetime
@@ -22,11 +24,14 @@ LOG = logging.getLogger(__name__)
 
 TOKEN_HEADER = 'X-Auth-Token'
 CONFIRMED = 'Confirmed'
+UNAVAILABLE = 'Unavailable'   # Keystone could not say: 503, never cached
 # Bounds, so that a flood of distinct tokens cannot grow a container's memory.
 TOKEN_CACHE_SIZE = 10_000
 # Keystone's refusals are remembered briefly: a repeated bogus token costs one call.
 INVALID_CACHE_SIZE = 1_000
 INVALID_CACHE_SECONDS = 10
+# Seconds to reach Keystone and to get its answer; past them Keystone is unavailable.
+CONNECT_TIMEOUT, READ_TIMEOUT = 3, 10
 
 
 def _parse_expiry(value):
@@ -115,9 +120,18 @@ class KeystoneValidator:
     def http(self):
         if self._http is None:
             import urllib3
-            self._http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=10),
+            self._http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT,
+                                                                     read=READ_TIMEOUT),
                                              retries=False)
         return self._http
+
+    def _call(self, method, path, what, **kwargs):
+        import urllib3
+        try:
+            return self.http.request(method, self.url + path, **kwargs)
+        except urllib3.exceptions.HTTPError as error:   # refused, timed out, reset
+            raise KeystoneError('%s: Keystone at %s unreachable (%s)'
+                                % (what, self.url, type(error).__name__)) from error
 
     def identity(self, token):
         """{'tenant', 'user', 'roles'} of a valid project-scoped token, or None.
@@ -140,16 +154,21 @@ class KeystoneValidator:
 
     def _validate(self, token, retry=True):
         """(identity, expires_at), or (None, None) when Keystone refuses the token."""
-        response = self.http.request('GET', self.url + '/v3/auth/tokens', headers={
+        response = self._call('GET', '/v3/auth/tokens', 'token validation', headers={
             'X-Auth-Token': self._service(), 'X-Subject-Token': token,
             'Accept': 'application/json'})
         if response.status == 401 and retry:   # our own token expired or was revoked
             self._service_token = None
             return self._validate(token, retry=False)
-        if response.status in (401, 404):
-            return None, None
+        if response.status == 404:             # unknown, expired, revoked, or its user,
+            return None, None                  # project or domain disabled or deleted
+        if response.status in (401, 403):      # the service user may not validate tokens
+            raise KeystoneError(
+                'token validation: Keystone answered %d to the service user %r; it needs '
+                'the service or admin role in its project' % (response.status, self._login[0]))
         if response.status != 200:
-            raise KeystoneError('token validation: Keystone answered %d' % response.status)
+            raise KeystoneError('token validation: Keystone at %s answered %d'
+                                % (self.url, response.status))
         body = json.loads(response.data)['token']
         expires_at = _parse_expiry(body['expires_at'])
         project = (body.get('project') or {}).get('id')
@@ -174,11 +193,13 @@ class KeystoneValidator:
                     'name': username, 'password': self._service_password(),
                     'domain': {'name': domain}}}},
                 'scope': {'project': {'name': project, 'domain': {'name': domain}}}}}
-            response = self.http.request('POST', self.url + '/v3/auth/tokens',
-                                         body=json.dumps(payload).encode(),
-                                         headers={'Content-Type': 'application/json'})
-            if response.status != 201:
-                raise KeystoneError('service login to Keystone failed: %d' % response.status)
+            response = self._call('POST', '/v3/auth/tokens', 'service login',
+                                  body=json.dumps(payload).encode(),
+                                  headers={'Content-Type': 'application/json'})
+            if response.status != 201:   # 401: GLANCE_KEYSTONE_* or the password is wrong
+                raise KeystoneError(
+                    'service login of user %r in project %r (domain %r) to Keystone at %s '
+                    'refused: %d' % (username, project, domain, self.url, response.status))
             expires_at = _parse_expiry(json.loads(response.data)['token']['expires_at'])
             self._service_token = (response.headers['X-Subject-Token'], expires_at)
             return self._service_token[0]
@@ -206,14 +227,21 @@ def validator():
 
 
 def keystone_authorizer(auth_request):
-    """The Chalice authorizer: the identity of the token, or 'Invalid'."""
+    """The Chalice authorizer: the identity of the token, 'Invalid', or 'Unavailable'
+    when Keystone could not be asked."""
     try:
         identity = validator().identity(auth_request.token)
-    except Exception as error:  # noqa: BLE001 - Keystone unreachable: nobody is confirmed
-        LOG.warning('token not validated, Keystone unavailable: %s', type(error).__name__)
-        identity = None
+    except Exception as error:  # noqa: BLE001 - nobody is confirmed, nobody refused
+        # the cause, for the operator; messages name users and URLs, never the password
+        LOG.warning('token not validated, identity service unavailable: %s: %s',
+                    type(error).__name__, error)
+        return _allow({'identity_status': UNAVAILABLE})
     context = {'identity_status': 'Invalid'}
     if identity is not None:
         context = dict(identity, identity_status=CONFIRMED)
+    return _allow(context)
+
+
+def _allow(context):
     return AuthResponse(routes=['*'], principal_id=context.get('user') or 'anonymous',
                         context=context)
