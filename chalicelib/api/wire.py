@@ -38,11 +38,14 @@ def image_meta_from_headers(headers):
             key = name[len(PROPERTY_PREFIX):].replace('-', '_')
             if not key:  # a nameless property: nothing could address it (or store it)
                 raise BadRequest('Bad header: %s' % name)
+            im.check_property_name(key)
+            im.check_header_value(name, value)
             properties[key] = value
             continue
         field = name[len(META_PREFIX):].replace('-', '_')
         if field not in im.ACCEPTED_META_FIELDS:
             raise BadRequest('Bad header: %s' % name)
+        im.check_header_value(name, value)
         meta[field] = _parse_field(field, value)
     if properties:
         meta['properties'] = properties
@@ -68,18 +71,22 @@ def _parse_field(field, value):
 
 
 # -- image dict -> response headers and JSON ---------------------------------------
-def _header_value(value):
-    return str(value)  # str(True) == 'True', as the reference sends
+def _header_text(value):
+    """str(True) == 'True', as the reference sends. Control characters, refused since
+    but possibly stored before, are escaped (`\\x0d`): a raw line break would split
+    the response (the JSON views keep the exact value)."""
+    return im.CONTROL_CHARACTERS.sub(lambda found: '\\x%02x' % ord(found.group()),
+                                     str(value))
 
 
 def image_meta_to_headers(image):
     headers = {}
     for field in im.IMAGE_FIELDS:
         if field != 'properties' and image.get(field) is not None:
-            headers[META_PREFIX + field] = _header_value(image[field])
+            headers[META_PREFIX + field] = _header_text(image[field])
     for name, value in image['properties'].items():
         if value is not None:
-            headers[PROPERTY_PREFIX + name.lower()] = _header_value(value)
+            headers[PROPERTY_PREFIX + _header_text(name.lower())] = _header_text(value)
     headers.update(etag_header(image))
     return headers
 

@@ -26,6 +26,19 @@ INT32_MAX = 2147483647
 # holds 38 digits, so larger values would fail the write instead of being refused.
 INT64_MAX = 2 ** 63 - 1
 OWNER_MAX = 255
+NAME_MAX = 255
+# Metadata every HEAD and GET must be able to send back, in an item DynamoDB can hold.
+PROPERTY_NAME_MAX = 255            # characters: the reference's String(255) column
+META_VALUE_MAX = 65535             # UTF-8 bytes of any x-image-meta-* value: its Text column
+# The user metadata of one record, so that an item (400 KB at most) always has room for
+# a location (META_VALUE_MAX), the system attributes and the index keys.
+USER_METADATA_MAX = 256 * 1024     # UTF-8 bytes
+PROPERTY_OVERHEAD = 2              # DynamoDB's own bytes per map entry (and a null value)
+RECORD_STRING_FIELDS = ('name', 'disk_format', 'container_format', 'checksum', 'owner',
+                        'location')
+# C0 controls but TAB, and DEL: a line break in a stored value would split every
+# response header that carries it.
+CONTROL_CHARACTERS = re.compile(r'[\x00-\x08\x0a-\x1f\x7f]')
 AMAZON_FORMATS = ('aki', 'ari', 'ami')
 STORES = ('s3',)
 # Schemes an x-image-meta-location or x-glance-api-copy-from URL may use.
@@ -77,7 +90,7 @@ def validate_image_meta(meta, settings):
     Runs before anything is stored. Applies the aki/ari/ami pairing to `meta`.
     """
     name = meta.get('name')
-    if name is not None and len(name) > 255:
+    if name is not None and len(name) > NAME_MAX:
         raise BadRequest('Image name too long: %d' % len(name))
     if 'disk_format' in meta and meta['disk_format'] not in settings.disk_formats:
         raise BadRequest("Invalid disk format '%s' for image." % meta['disk_format'])
@@ -102,6 +115,53 @@ def validate_image_meta(meta, settings):
     if 'store' in meta and meta['store'] not in STORES:
         raise BadRequest('Required store %s is invalid' % meta['store'])
     return meta
+
+
+def control_character(value):
+    """The first control character that may not be stored in metadata, or None."""
+    found = CONTROL_CHARACTERS.search(value)
+    return found.group() if found else None
+
+
+def check_header_value(header, value):
+    """One `x-image-meta-*` value as sent: no control characters, at most
+    META_VALUE_MAX bytes."""
+    if value is None:
+        return
+    character = control_character(value)
+    if character is not None:
+        raise BadRequest('Invalid value for header %s: control character %r is not '
+                         'allowed.' % (header, character))
+    size = _utf8_size(value)
+    if size > META_VALUE_MAX:
+        raise BadRequest('Invalid value for header %s: %d bytes, the limit is %d.'
+                         % (header, size, META_VALUE_MAX))
+
+
+def check_property_name(name):
+    if len(name) > PROPERTY_NAME_MAX:
+        raise BadRequest('Image property name too long: %d characters, the limit is %d.'
+                         % (len(name), PROPERTY_NAME_MAX))
+
+
+def user_metadata_size(image):
+    """UTF-8 bytes of what clients stored in a record: its string fields, and the
+    names and values of its properties (PROPERTY_OVERHEAD more each)."""
+    size = sum(_utf8_size(image.get(field)) for field in RECORD_STRING_FIELDS)
+    return size + sum(_utf8_size(name) + _utf8_size(value) + PROPERTY_OVERHEAD
+                      for name, value in (image.get('properties') or {}).items())
+
+
+def check_record_size(image):
+    """The record as it will be stored (create, or an update's merged properties)."""
+    size = user_metadata_size(image)
+    if size > USER_METADATA_MAX:
+        raise BadRequest('Image metadata too large: %d bytes of names and values, the '
+                         'limit is %d.' % (size, USER_METADATA_MAX))
+
+
+def _utf8_size(value):
+    return len(value.encode('utf-8', 'surrogatepass')) if isinstance(value, str) else 0
 
 
 def check_owner(owner):

@@ -172,6 +172,7 @@ class ImageService:
         status = im.ACTIVE if data is None and source is None and meta.get('size') == 0 \
             else im.QUEUED
         image = im.new_image(image_id, meta, owner, status, im.now_string())
+        im.check_record_size(image)
         if not image['size'] and remote_size:
             image['size'] = remote_size
         try:
@@ -221,6 +222,7 @@ class ImageService:
             properties.update(new_properties)
             current_image['properties'] = properties
             current_image['updated_at'] = im.now_string()
+            im.check_record_size(current_image)
             return current_image
 
         image = self.change(image_id, apply)
@@ -546,7 +548,7 @@ class ImageService:
             self.background('cache_image', image['id'], url)
         return image
 
-    def copy_from_source(self, image_id, url):
+    def copy_from_source(self, image_id, url, offset=0, budget=None):
         """The background half of copy-from: queued -> saving, the source streamed into
         the bucket, then active, or killed when the bytes cannot be the image's."""
         def start(current_image):
@@ -568,7 +570,7 @@ class ImageService:
             return activated(current_image, blob)
         return self._keep_copy(image_id, blob, finish)
 
-    def cache_location(self, image_id, url):
+    def cache_location(self, image_id, url, offset=0, budget=None):
         """The background copy of a large external location into the bucket, to which
         downloads are then redirected. Kept only if the bytes are the recorded size and
         match a checksum the client gave; otherwise the fault is recorded (502)."""
