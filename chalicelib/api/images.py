@@ -2,7 +2,8 @@
 from chalice import Response
 
 from chalicelib.api import wire
-from chalicelib.api.common import blueprint_of, image_data, image_service, query_params
+from chalicelib.api.common import (blueprint_of, image_data, image_service,
+                                   public_base_url, query_params)
 from chalicelib.domain.errors import MethodNotAllowed
 
 COPY_FROM_HEADER = 'x-glance-api-copy-from'
@@ -27,7 +28,7 @@ def create(request, context):
     image = image_service().create(
         context, wire.image_meta_from_headers(request.headers), image_data(request),
         request.headers.get(COPY_FROM_HEADER))
-    location = '%s/v1/images/%s' % (_base_url(request), image['id'])
+    location = '%s/v1/images/%s' % (public_base_url(request), image['id'])
     return wire.json_response({'image': wire.image_view(image)}, 201,
                               dict(wire.etag_header(image), Location=location))
 
@@ -119,9 +120,3 @@ def images_blueprint(authorizer=None, with_root=True):
     Without a prefix (media-type versioning) `/` stays version discovery's."""
     routes = ROUTES if with_root else [route for route in ROUTES if route[0] != '/']
     return blueprint_of(__name__, routes, RESOURCES, authorizer)
-
-
-def _base_url(request):
-    headers = request.headers
-    scheme = headers.get('x-forwarded-proto', 'http')
-    return '%s://%s' % (scheme, headers.get('host', 'localhost'))

@@ -10,8 +10,7 @@ import os
 from chalice import Blueprint, Response
 
 from chalicelib.api import negotiation, wire
-from chalicelib.api.common import ALL_METHODS, request_id, respond
-from chalicelib.config import settings
+from chalicelib.api.common import ALL_METHODS, public_base_url, request_id, respond
 from chalicelib.domain.errors import GlanceError, MethodNotAllowed, NotFound
 
 V1_PREFIXES = negotiation.V1_VERSIONS
@@ -19,16 +18,8 @@ OPENAPI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openapi
 OPENAPI_METHODS = ('GET', 'HEAD')
 
 
-def _base_url(request):
-    base = settings().public_endpoint
-    if not base:
-        scheme = request.headers.get('x-forwarded-proto', 'http')
-        base = '%s://%s' % (scheme, request.headers.get('host', 'localhost'))
-    return base.rstrip('/')
-
-
 def versions_document(request):
-    href = '%s/v1/' % _base_url(request)
+    href = '%s/v1/' % public_base_url(request)
     return {'versions': [
         {'id': version, 'status': 'DEPRECATED', 'links': [{'rel': 'self', 'href': href}]}
         for version in ('v1.1', 'v1.0')]}
@@ -53,7 +44,7 @@ def openapi_description():
 
 def openapi_document(request):
     """The description, its server being this service (as the versions document)."""
-    return dict(openapi_description(), servers=[{'url': _base_url(request)}])
+    return dict(openapi_description(), servers=[{'url': public_base_url(request)}])
 
 
 def versions_blueprint():
