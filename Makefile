@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLIENTS := .venv-clients
 CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: serve test clients bench package deploy clean
+.PHONY: serve serve-keystone test clients bench package deploy destroy clean
 STAGE ?= dev
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -27,6 +27,11 @@ clients: $(CLIENTS_STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m chalicelib.local
 
+# A real Keystone (installed once under ~/.cache/glance-v1-keystone) + the service in
+# keystone mode; prints the OS_* variables to export for the glance CLI and openstacksdk.
+serve-keystone: $(STAMP) $(CLIENTS_STAMP)
+	GLANCE_SERVICE_PYTHON=$(CURDIR)/$(BIN)/python $(BIN)/python tools/keystone_local.py serve
+
 test: $(STAMP) $(CLIENTS_STAMP)
 	$(BIN)/python -m pytest tests
 	GLANCE_SERVICE_PYTHON=$(CURDIR)/$(BIN)/python \
@@ -35,17 +40,33 @@ test: $(STAMP) $(CLIENTS_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# The deployable artifacts of a stage (SAM template + zip), without deploying.
+# The deployable artifacts of a stage (SAM template + zip), without deploying; the
+# API's binary media types and gateway responses merged in (infra/gateway_responses.py).
 package: $(STAMP)
-	rm -rf dist/$(STAGE)
+	rm -rf dist/$(STAGE) dist/$(STAGE)-merge.json
+	mkdir -p dist
+	$(BIN)/python infra/gateway_responses.py $(STAGE) dist/$(STAGE)-merge.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
-	    --merge-template infra/api-binary-media-types.json dist/$(STAGE)
+	    --merge-template dist/$(STAGE)-merge.json dist/$(STAGE)
 	$(BIN)/cfn-lint infra/resources.yaml dist/$(STAGE)/sam.json
 	@ls -l dist/$(STAGE)
 
-# Resources stack, `chalice deploy`, bucket events -> finalizer (needs AWS credentials).
+# A preflight that changes nothing, then the resources stack, `chalice deploy`, bucket
+# events -> finalizer (needs AWS credentials). PREFLIGHT_ONLY=yes stops after the checks.
 deploy: $(STAMP)
-	$(BIN)/python infra/deploy.py $(STAGE)
+	@$(BIN)/python infra/deploy.py $(STAGE) $(if $(filter yes,$(PREFLIGHT_ONLY)),--preflight-only)
+
+# Removes a stage (chalice delete + the resources stack) after asking; keeps the tables
+# and the bucket unless DESTROY_DATA=yes; YES=yes does not ask.
+destroy: $(STAMP)
+	@$(BIN)/python infra/destroy.py $(STAGE) $(if $(filter yes,$(YES)),--yes) \
+	    $(if $(filter yes,$(DESTROY_DATA)),--delete-data)
+
+# Deliver the dead-lettered events of the finalizer and the copier again; each message
+# is deleted once its function succeeded (needs AWS credentials: SQS, lambda:Invoke).
+.PHONY: redrive
+redrive: $(STAMP)
+	$(BIN)/python infra/redrive.py $(STAGE)
 
 clean:
 	rm -rf $(VENV) $(CLIENTS) .pytest_cache dist

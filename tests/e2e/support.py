@@ -144,13 +144,17 @@ def run_glance_cli(base_url, *args, check=True, token='e2e-token'):
     The v1 CLI reads image data from stdin whenever stdin is not a tty, so stdin is
     the slave side of a pseudo-terminal.
     """
-    command = [GLANCE_SCRIPT, '--os-image-api-version', '1', '--os-image-url', base_url,
-               '--os-auth-token', token] + [str(arg) for arg in args]
+    return run_glance('--os-image-url', base_url, '--os-auth-token', token, *args, check=check)
+
+
+def run_glance(*args, check=True, env=None):
+    """`glance --os-image-api-version 1 <args>`, with `env` (OS_* logins) added."""
+    command = [GLANCE_SCRIPT, '--os-image-api-version', '1'] + [str(arg) for arg in args]
     master, slave = os.openpty()
     try:
         completed = subprocess.run(command, stdin=slave, capture_output=True,
                                    timeout=CLI_TIMEOUT, cwd=tempfile.gettempdir(),
-                                   env=dict(os.environ, COLUMNS='250'))
+                                   env=dict(os.environ, COLUMNS='250', **(env or {})))
     finally:
         os.close(slave)
         os.close(master)
