@@ -68,5 +68,11 @@ destroy: $(STAMP)
 redrive: $(STAMP)
 	$(BIN)/python infra/redrive.py $(STAGE)
 
+# Deliver the dead-lettered events of the finalizer and the copier again; each message
+# is deleted once its function succeeded (needs AWS credentials: SQS, lambda:Invoke).
+.PHONY: redrive
+redrive: $(STAMP)
+	$(BIN)/python infra/redrive.py $(STAGE)
+
 clean:
 	rm -rf $(VENV) $(CLIENTS) .pytest_cache dist

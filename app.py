@@ -7,6 +7,7 @@ from chalicelib.api.keystone import TOKEN_HEADER, keystone_authorizer
 from chalicelib.api.members import members_blueprint
 from chalicelib.api.uploads import uploads_blueprint
 from chalicelib.api.versions import V1_PREFIXES, versions_blueprint
+from chalicelib import logs
 from chalicelib.config import settings
 from chalicelib.events import copy_image, finalize_bucket_event, reap_abandoned_uploads
 
@@ -14,6 +15,8 @@ from chalicelib.events import copy_image, finalize_bucket_event, reap_abandoned_
 def create_app():
     app = GlanceApp(app_name='glance-v1')
     app.api.binary_types = ['application/octet-stream']  # API Gateway adds */* (infra/)
+    if logs.configure(settings().log_level):   # in Lambda: JSON lines, one per request
+        app.register_middleware(logs.log_requests, 'http')   # outermost: sees every answer
     app.register_middleware(glance_errors, 'http')
     # Deployed stages verify identity with Keystone; version discovery stays open.
     authorizer = None

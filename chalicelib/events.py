@@ -8,6 +8,7 @@ import json
 import logging
 import urllib.parse
 
+from chalicelib import logs
 from chalicelib.api.common import run_job, upload_service
 from chalicelib.storage.blobs import UPLOAD_PREFIX
 
@@ -24,13 +25,15 @@ def finalize_bucket_event(event, context=None):
         if key.startswith(UPLOAD_PREFIX):
             image = upload_service().finalize(key)
             finalized.append((key, image['status'] if image else None))
-    LOG.info('finalized %s', finalized)
-    return finalized
+    return _report_finalized(finalized)
 
 
 def reap_abandoned_uploads(event=None, context=None):
     reaped = upload_service().reap()
-    LOG.info('reaped %s', reaped)
+    for image_id in reaped:   # each image it kills, and how many
+        LOG.warning('reaped image %s: its upload was never completed', image_id,
+                    extra={'image_id': image_id, 'outcome': 'killed'})
+    logs.metric('UploadsReaped', len(reaped))
     return reaped
 
 
@@ -53,3 +56,15 @@ def pump_bucket_events(sqs, queue_url, wait_seconds=1):
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message['ReceiptHandle'])
         handled += 1
     return handled
+
+
+def _report_finalized(finalized):
+    """A log line and an `UploadsFinalized` metric per outcome (active, killed, saving
+    for a step that continues, ignored for a duplicate or stale event)."""
+    for key, status in finalized:
+        image_id = key[len(UPLOAD_PREFIX):] if key.startswith(UPLOAD_PREFIX) else key
+        outcome = status or 'ignored'
+        LOG.info('finalized image %s: %s', image_id, outcome,
+                 extra={'image_id': image_id, 'outcome': outcome})
+        logs.metric('UploadsFinalized', Outcome=outcome)
+    return finalized

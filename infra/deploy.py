@@ -6,8 +6,11 @@
    from .chalice/config.json, then rewrite the images an index added since they
    were written does not hold yet (a scan; nothing is written when none);
 2. `chalice deploy --stage STAGE` (functions, API, authorizer, schedule);
-3. update the stack again with the upload finalizer's ARN, which wires the
-   bucket's ObjectCreated notifications to it.
+3. update the stack again with the upload finalizer's and the image copier's ARNs:
+   the bucket's ObjectCreated notifications go to the finalizer, and the failed
+   events of both to the dead-letter queue (alarmed; `make redrive` re-delivers);
+4. X-Ray tracing on the API stage, and the stage's log retention on the API
+   handler's log group (chalice's `xray` and `log_retention_in_days` do the rest).
 """
 import json
 import os
@@ -18,7 +21,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stage import PARAMETERS, stage_environment  # noqa: E402
+from stage import (PARAMETERS, dead_letter_queue, function_name,  # noqa: E402
+                   stage_environment)
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(PROJECT_DIR, 'infra', 'resources.yaml')
@@ -72,13 +76,36 @@ def check_keystone_password(env, ssm):
         raise SystemExit('%s is a %s: it must be a SecureString' % (name, found['Type']))
 
 
-def finalizer_arn(stage):
+def function_arn(stage, name):
     with open(os.path.join(PROJECT_DIR, '.chalice', 'deployed', '%s.json' % stage)) as f:
         deployed = json.load(f)
     for resource in deployed['resources']:
-        if resource.get('name') == 'upload_finalizer' and resource.get('lambda_arn'):
+        if resource.get('name') == name and resource.get('lambda_arn'):
             return resource['lambda_arn']
-    raise SystemExit('upload_finalizer was not deployed')
+    raise SystemExit('%s was not deployed' % name)
+
+
+def operate(stage, apigateway, logs):
+    """What chalice deploy misses of the stage's `xray` and `log_retention_in_days`:
+    tracing on the API stage, and the API handler's retention (chalice sets it on a
+    group named after `api_handler`, not on the function's, <app>-<stage>)."""
+    with open(os.path.join(PROJECT_DIR, '.chalice', 'config.json')) as f:
+        config = json.load(f)['stages'][stage]
+    if config.get('xray'):
+        with open(os.path.join(PROJECT_DIR, '.chalice', 'deployed', '%s.json' % stage)) as f:
+            api = next(r for r in json.load(f)['resources']
+                       if r.get('resource_type') == 'rest_api')
+        apigateway.update_stage(restApiId=api['rest_api_id'], stageName='api',
+                                patchOperations=[{'op': 'replace', 'path': '/tracingEnabled',
+                                                  'value': 'true'}])
+    if config.get('log_retention_in_days'):
+        group = '/aws/lambda/%s' % function_name(stage, 'api_handler')
+        try:
+            logs.create_log_group(logGroupName=group)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        logs.put_retention_policy(logGroupName=group,
+                                  retentionInDays=config['log_retention_in_days'])
 
 
 def add_binary_media_types(stage):
@@ -105,6 +132,9 @@ def reindex_images(env):
 def main(stage):
     env = stage_environment(stage)
     parameters = {name: env[variable] for name, variable in PARAMETERS.items()}
+    parameters['DeadLetterQueueName'] = dead_letter_queue(stage)
+    if os.environ.get('GLANCE_ALARM_TOPIC_ARN'):   # an SNS topic the alarms notify
+        parameters['AlarmTopicArn'] = os.environ['GLANCE_ALARM_TOPIC_ARN']
     check_keystone_password(env, boto3.client('ssm'))
     stack = 'glance-v1-%s-resources' % stage
     cloudformation = boto3.client('cloudformation')
@@ -113,8 +143,10 @@ def main(stage):
     subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'deploy',
                     '--stage', stage], cwd=PROJECT_DIR, check=True)
     add_binary_media_types(stage)
-    deploy_stack(cloudformation, stack, dict(parameters,
-                                             FinalizerFunctionArn=finalizer_arn(stage)))
+    operate(stage, boto3.client('apigateway'), boto3.client('logs'))
+    deploy_stack(cloudformation, stack, dict(
+        parameters, FinalizerFunctionArn=function_arn(stage, 'upload_finalizer'),
+        CopierFunctionArn=function_arn(stage, 'image_copier')))
 
 
 if __name__ == '__main__':

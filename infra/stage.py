@@ -12,6 +12,20 @@ CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 PARAMETERS = {'ImagesTableName': 'GLANCE_IMAGES_TABLE',
               'MembersTableName': 'GLANCE_MEMBERS_TABLE',
               'ImageBucketName': 'GLANCE_IMAGE_BUCKET'}
+with open(CONFIG) as _config:
+    APP_NAME = json.load(_config)['app_name']
+
+
+def function_name(stage, function):
+    """What `chalice deploy` names a function (the API handler is just <app>-<stage>)."""
+    suffix = '' if function == 'api_handler' else '-' + function
+    return '%s-%s%s' % (APP_NAME, stage, suffix)
+
+
+def dead_letter_queue(stage):
+    """The SQS queue of the finalizer's and the copier's failed events (the functions'
+    policies name it too)."""
+    return '%s-%s-dead-events' % (APP_NAME, stage)
 
 
 def stage_environment(stage):

@@ -22,6 +22,7 @@ from chalicelib.events import copy_image, finalize_bucket_event, reap_abandoned_
 from chalicelib.storage.blobs import ImageBlobStore
 from chalicelib.storage.models import ImageMemberModel, ImageModel
 from infra import deploy
+from infra import stage as stage_names
 from tests.conftest import PROJECT_DIR
 from tests.helpers import body_json, create_image, tenant
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
@@ -36,6 +37,7 @@ FUNCTIONS = {'api_handler': 'APIHandler', 'keystone': 'Keystone',
              'upload_finalizer': 'UploadFinalizer', 'upload_reaper': 'UploadReaper',
              'image_copier': 'ImageCopier'}
 TEST_COPIER = 'glance-v1-test-image_copier'
+ASYNCHRONOUS = ('upload_finalizer', 'image_copier')   # invoked as events: dead-lettered
 TEST_PASSWORD_PARAMETER = '/glance-v1/test/keystone-password'
 
 # IAM actions of each API operation the code (or a presigned URL it signs) performs.
@@ -279,6 +281,17 @@ def _implied(needs, function_name):
     return implied
 
 
+def _operated(stage, function):
+    """Granted for operations, not called by the code: X-Ray segments (tracing is on in
+    the deployed stages) and, for the asynchronously invoked functions, the dead-letter
+    queue Lambda sends their failed events to with the function's own role."""
+    granted = {('xray:PutTraceSegments', '*'), ('xray:PutTelemetryRecords', '*')}
+    if function in ASYNCHRONOUS:
+        granted.add(('sqs:SendMessage', 'arn:aws:sqs:*:*:%s' % stage_names.dead_letter_queue(
+            stage)))
+    return granted
+
+
 def _run_invocations(tour):
     while tour.invocations:
         with tour.playing('image_copier'):
@@ -388,6 +401,7 @@ def test_policies_grant_exactly_what_each_function_does(client, settings_overrid
             expected = {(action, resource.format(**env)) for action, resource in
                         needs[function]}
             expected |= _implied(expected, _deployed_function_name(stage, function))
+            expected |= _operated(stage, function)
             assert _granted(_policy(stage, function)) == expected, (stage, function)
 
 
