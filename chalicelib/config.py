@@ -45,6 +45,9 @@ class Settings:
     upload_parts_page: int           # part URLs per reservation answer (size bound)
     upload_events_queue: str         # local runtime: the SQS queue of bucket events
     copy_function: str | None        # AWS: the Lambda function that runs copy-from
+    step_bytes: int                  # bytes one finalizer/copier invocation hashes at most
+                                     # before the next one continues (0: time decides)
+    step_reserve_seconds: float      # an invocation's seconds kept for copying and recording
     keystone_url: str | None
     keystone_username: str | None
     keystone_password: str | None
@@ -126,6 +129,8 @@ def from_environ(environ=None):
         upload_parts_page=int(env.get('GLANCE_UPLOAD_PARTS_PAGE', 250)),
         upload_events_queue=env.get('GLANCE_UPLOAD_EVENTS_QUEUE', 'glance-upload-events'),
         copy_function=env.get('GLANCE_COPY_FUNCTION') or None,
+        step_bytes=int(env.get('GLANCE_STEP_BYTES', 1 << 30)),
+        step_reserve_seconds=float(env.get('GLANCE_STEP_RESERVE_SECONDS', 20)),
         keystone_url=env.get('GLANCE_KEYSTONE_URL') or None,
         keystone_username=env.get('GLANCE_KEYSTONE_USERNAME') or None,
         keystone_password=env.get('GLANCE_KEYSTONE_PASSWORD') or None,

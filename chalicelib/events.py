@@ -9,21 +9,28 @@ import logging
 import urllib.parse
 
 from chalicelib import logs
-from chalicelib.api.common import run_job, upload_service
+from chalicelib.api.common import run_event, upload_service
+from chalicelib.domain.steps import StepBudget
 from chalicelib.storage.blobs import UPLOAD_PREFIX
 
 LOG = logging.getLogger(__name__)
 
 
 def finalize_bucket_event(event, context=None):
-    """An S3 event ({"Records": [...]}) -> finalize each uploaded object."""
+    """An S3 event ({"Records": [...]}) -> finalize each uploaded object; or the next
+    step of a chained finalization ({"job": "finalize", "image_id", "offset"}), which
+    this function sends itself."""
+    budget = StepBudget.of_invocation(context)
+    if event.get('job') == 'finalize':
+        image = run_event(event, budget)
+        return _report_finalized([(event['image_id'], image['status'] if image else None)])
     finalized = []
     for record in event.get('Records', []):
         if not record.get('eventName', '').startswith('ObjectCreated'):
             continue
         key = urllib.parse.unquote_plus(record['s3']['object']['key'])
         if key.startswith(UPLOAD_PREFIX):
-            image = upload_service().finalize(key)
+            image = upload_service().finalize(key, budget)
             finalized.append((key, image['status'] if image else None))
     return _report_finalized(finalized)
 
@@ -38,8 +45,9 @@ def reap_abandoned_uploads(event=None, context=None):
 
 
 def copy_image(event, context=None):
-    """The asynchronous half of copy-from in AWS: {"job", "image_id", "url"}."""
-    run_job(event['job'], event['image_id'], event['url'])
+    """The asynchronous half of copy-from and location caching in AWS, a step at a
+    time: {"job", "image_id", "url", "offset"}."""
+    run_event(event, StepBudget.of_invocation(context))
 
 
 def pump_bucket_events(sqs, queue_url, wait_seconds=1):

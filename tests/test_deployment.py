@@ -117,10 +117,13 @@ def test_the_keystone_password_is_a_parameter_not_a_variable(stage):
 @pytest.fixture(scope='module', params=DEPLOYED_STAGES)
 def package(request, tmp_path_factory):
     out = tmp_path_factory.mktemp('package-%s' % request.param)
+    merge = out.parent / ('%s-merge.json' % out.name)   # as `make package` writes it
+    subprocess.run([sys.executable, 'infra/gateway_responses.py', request.param, str(merge)],
+                   cwd=PROJECT_DIR, check=True)
     env = dict(os.environ, AWS_DEFAULT_REGION='us-east-1')
     result = subprocess.run(
         [os.path.join(BIN, 'chalice'), 'package', '--stage', request.param,
-         '--merge-template', 'infra/api-binary-media-types.json', str(out)],
+         '--merge-template', str(merge), str(out)],
         cwd=PROJECT_DIR, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return request.param, out
@@ -144,6 +147,41 @@ def test_package_has_authorizer_finalizer_and_binary_types(package):
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert (out / 'deployment.zip').stat().st_size > 0
+
+
+def test_package_has_the_gateway_responses_in_glance_format(package):
+    """API Gateway's own 401 (no X-Auth-Token, an authorizer's Deny) is keystonemiddleware's,
+    its authorizer failures are 503, each body what the views render (wire.error_response)."""
+    stage, out = package
+    swagger = json.load(open(out / 'sam.json'))['Resources']['RestAPI']['Properties'][
+        'DefinitionBody']
+    responses = swagger['x-amazon-apigateway-gateway-responses']
+    assert set(responses) == {'UNAUTHORIZED', 'ACCESS_DENIED', 'AUTHORIZER_FAILURE',
+                              'AUTHORIZER_CONFIGURATION_ERROR'}
+    auth_url = _stage_env(stage)['GLANCE_KEYSTONE_URL']
+    for kind in ('UNAUTHORIZED', 'ACCESS_DENIED'):
+        response = responses[kind]
+        assert response['statusCode'] == '401'
+        assert response['responseParameters'] == {
+            'gatewayresponse.header.WWW-Authenticate': "'Keystone uri=\"%s\"'" % auth_url}
+        body = json.loads(response['responseTemplates']['application/json'])
+        assert body == {'message': common.UNAUTHORIZED + '<br /><br />\n\n\n',
+                        'code': '401 Unauthorized', 'title': 'Unauthorized'}
+        assert response['responseTemplates']['text/plain'].startswith(
+            '401 Unauthorized\n\nThis server could not verify')
+        assert '<h1>401 Unauthorized</h1>' in response['responseTemplates']['text/html']
+    for kind in ('AUTHORIZER_FAILURE', 'AUTHORIZER_CONFIGURATION_ERROR'):
+        response = responses[kind]
+        assert response['statusCode'] == '503'
+        assert response['responseParameters'] == {
+            'gatewayresponse.header.Retry-After': "'%s'" % common.IDENTITY_RETRY_AFTER}
+        body = json.loads(response['responseTemplates']['application/json'])
+        assert (body['code'], body['title']) == ('503 Service Unavailable',
+                                                 'Service Unavailable')
+        assert body['message'].startswith(common.IDENTITY_UNAVAILABLE)
+    # templates are not VTL, but $ and # would still be substituted: none may appear
+    assert not any(c in t for r in responses.values() for t in r['responseTemplates'].values()
+                   for c in '$#')
 
 
 def test_package_gives_each_function_its_own_role_and_policy(package):
@@ -420,15 +458,15 @@ def deployer_aws():
 def test_deploy_needs_the_keystone_password_as_a_secure_parameter(deployer_aws):
     env = _stage_env('dev')
     ssm = boto3.client('ssm', region_name='us-east-1')
-    with pytest.raises(SystemExit, match='password is missing'):
+    with pytest.raises(deploy.Refused, match='password is missing'):
         deploy.check_keystone_password(env, ssm)
     name = env['GLANCE_KEYSTONE_PASSWORD_PARAMETER']
     ssm.put_parameter(Name=name, Value='secret', Type='String')
-    with pytest.raises(SystemExit, match='must be a SecureString'):
+    with pytest.raises(deploy.Refused, match='must be a SecureString'):
         deploy.check_keystone_password(env, ssm)
     ssm.put_parameter(Name=name, Value='secret', Type='SecureString', Overwrite=True)
     assert deploy.check_keystone_password(env, ssm) is None
-    with pytest.raises(SystemExit, match='GLANCE_KEYSTONE_PASSWORD is set'):
+    with pytest.raises(deploy.Refused, match='GLANCE_KEYSTONE_PASSWORD is set'):
         deploy.check_keystone_password(dict(env, GLANCE_KEYSTONE_PASSWORD='secret'), ssm)
 
 

@@ -40,17 +40,19 @@ def _build_services():
                      uploads=UploadService(catalog, blobs, images, policy))
 
 
-def run_in_background(job, image_id, url):
-    """copy-from and location caching: an asynchronous Lambda invocation in AWS
-    (GLANCE_COPY_FUNCTION), a worker thread elsewhere."""
-    function = settings().copy_function
+def run_in_background(job, image_id, url=None, offset=0):
+    """copy-from, location caching and the next step of a chained finalization or
+    copy: an asynchronous Lambda invocation in AWS (the copier, GLANCE_COPY_FUNCTION;
+    a finalization continues in the finalizer itself), a worker thread elsewhere."""
+    event = {'job': job, 'image_id': image_id, 'url': url, 'offset': offset}
+    function = os.environ.get('AWS_LAMBDA_FUNCTION_NAME') if job == 'finalize' else \
+        settings().copy_function
     if function:
         import boto3
         boto3.client('lambda', region_name=settings().region).invoke(
-            FunctionName=function, InvocationType='Event',
-            Payload=json.dumps({'job': job, 'image_id': image_id, 'url': url}).encode())
+            FunctionName=function, InvocationType='Event', Payload=json.dumps(event).encode())
         return
-    worker = threading.Thread(target=run_job, args=(job, image_id, url), daemon=True,
+    worker = threading.Thread(target=_run_logged, args=(event,), daemon=True,
                               name='%s-%s' % (job, image_id))
     _workers.append(worker)
     worker.start()
@@ -59,13 +61,27 @@ def run_in_background(job, image_id, url):
 _workers = []
 
 
-def run_job(job, image_id, url):
+def run_job(job, image_id, url=None, offset=0, budget=None):
+    """Run a background job, or one step of it; a failure propagates, so that Lambda
+    delivers the event again."""
+    if job == 'finalize':
+        return upload_service().finalize_step(image_id, offset, budget)
+    service = image_service()
+    copy = service.cache_location if job == 'cache_image' else service.copy_from_source
+    return copy(image_id, url, offset, budget)
+
+
+def run_event(event, budget=None):
+    """An event of run_in_background: {"job", "image_id", "url", "offset"}."""
+    return run_job(event['job'], event['image_id'], event.get('url'),
+                   event.get('offset', 0), budget)
+
+
+def _run_logged(event):
     try:
-        service = image_service()
-        copy = service.cache_location if job == 'cache_image' else service.copy_from_source
-        copy(image_id, url)
+        run_event(event)
     except Exception:  # noqa: BLE001 - a worker must not die silently
-        LOG.exception('%s of image %s from %s failed', job, image_id, url)
+        LOG.exception('%s of image %s failed', event['job'], event['image_id'])
 
 
 def wait_for_background_jobs(timeout=30):

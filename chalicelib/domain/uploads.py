@@ -7,21 +7,23 @@ SHA-256, checks size, checksum, cap and quota, and activates or kills the image.
 Reservations left unfinished are reaped.
 """
 import datetime
+import logging
 import math
 
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
+from chalicelib.domain.errors import (BadRequest, Conflict, Forbidden, NotFound,
+                                      ServiceUnavailable)
 from chalicelib.domain.images import activated
 from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
                                      CatalogUnavailable)
+from chalicelib.domain.steps import (HashedBlob, ResumableChecksums, StepBudget,
+                                     hash_stream, part_range, part_size_for)
 from chalicelib.domain.visibility import can_modify
 
 SINGLE, MULTIPART = 'single', 'multipart'
-MIN_PART_SIZE = 5 << 20          # S3's smallest part (all but the last)
-MAX_PARTS = 10000
 MAX_SINGLE_PUT = 5 << 30         # S3's largest single PUT
-MAX_PART_SIZE = 5 << 30          # S3's largest part
+LOG = logging.getLogger(__name__)
 
 
 def _later(seconds):
@@ -198,8 +200,9 @@ class UploadService:
         return described
 
     # -- the finalizer and the reaper ---------------------------------------------------
-    def finalize(self, key):
-        """Handle an ObjectCreated event for `key`: activate or kill. Idempotent."""
+    def finalize(self, key, budget=None):
+        """Handle an ObjectCreated event for `key`: activate or kill, or start a chained
+        finalization when the object is larger than one step takes. Idempotent."""
         image_id = key[len(self.blobs.upload_key_for('')):]
         image = self.catalog.get(image_id)
         if image is None or image['status'] not in (im.QUEUED, im.SAVING) or \
@@ -217,9 +220,14 @@ class UploadService:
         image = self.images.change(image_id, start_saving)
         if image['status'] != im.SAVING:
             return None
+        if image['pending_upload'].get('finalizing'):   # a chain holds it already
+            return image
         remaining = self.images.remaining_quota(image)
         cap = settings().image_size_cap
         limit = cap if remaining is None else min(cap, remaining)
+        budget = budget or StepBudget()
+        if not budget.covers(upload['size']):
+            return self._start_chain(image, limit, budget)
         location, checked = self.blobs.key_for(image_id), key
         try:
             try:
@@ -244,7 +252,9 @@ class UploadService:
                 return self._refuse(image_id, upload, key)
         # a BlobStoreError or CatalogUnavailable propagates: the event is kept and
         # delivered again
+        return self._activate(image_id, blob, location)
 
+    def _activate(self, image_id, blob, location):
         def activate(current_image):
             if current_image['status'] != im.SAVING:
                 return None
@@ -253,6 +263,142 @@ class UploadService:
         if image['status'] != im.ACTIVE:   # deleted meanwhile
             self._discard({'key': location})
         return image
+
+    # -- chained finalization: one step per invocation ----------------------------------
+    def _start_chain(self, image, limit, budget):
+        """Record the chain's start (the object's ETag, an empty hash state, the
+        multipart copy to the image's key) and take its first step."""
+        image_id, upload = image['id'], image['pending_upload']
+        try:
+            size, etag = self.blobs.head(upload['key'])
+        except BlobMissing:
+            return self.images.kill(image_id, also={'pending_upload': None})
+        if size > limit or size != upload['size']:
+            return self._refuse(image_id, upload, upload['key'])
+        location = self.blobs.key_for(image_id)
+        chain = {'offset': 0, 'etag': etag, 'copy_key': location,
+                 'copy_id': self.blobs.create_multipart(location),
+                 'part_size': part_size_for(size, settings().upload_part_size),
+                 'checksums': ResumableChecksums().state()}
+
+        def start(current_image):
+            pending = current_image['pending_upload']
+            if current_image['status'] != im.SAVING or not pending or \
+                    pending['key'] != upload['key'] or pending.get('finalizing'):
+                raise Conflict('another delivery started it')
+            return dict(current_image, pending_upload=dict(pending, finalizing=chain))
+        try:
+            self.images.change(image_id, start)
+        except (Conflict, NotFound, CatalogUnavailable) as error:
+            self.blobs.abort_multipart(location, chain['copy_id'])
+            if isinstance(error, CatalogUnavailable):
+                raise
+            return None
+        LOG.info('finalizing image %s in steps of %s bytes', image_id, budget.remaining)
+        return self.finalize_step(image_id, 0, budget)
+
+    def finalize_step(self, image_id, offset, budget=None):
+        """One step of a chained finalization: hash the upload from `offset` as far as
+        the budget allows, copy the parts that lie before the offset reached, then
+        record the state and hand on, or assemble, check and activate at the end. A
+        step whose offset is not the recorded one (delivered twice, stale) does nothing."""
+        image = self.catalog.get(image_id)
+        upload = (image or {}).get('pending_upload') or {}
+        chain = upload.get('finalizing')
+        if image is None or image['status'] != im.SAVING or not chain:
+            return None   # deleted, refused or activated: the chain is over
+        if chain['offset'] != offset:
+            LOG.info('finalizing image %s: step at %d skipped, the chain is at %d',
+                     image_id, offset, chain['offset'])
+            return image
+        budget = budget or StepBudget()
+        size, location = upload['size'], chain['copy_key']
+        checksums = ResumableChecksums(chain['checksums'])
+        assembled = False
+        try:
+            try:
+                end = hash_stream(self.blobs.read_from(upload['key'], offset, chain['etag']),
+                                  offset, size, checksums, budget)
+            except BlobMissing:
+                # a delivery of the last step assembled the copy and removed the upload,
+                # then failed to record it: the rest is hashed from the copy
+                if self.blobs.size_of(location) != size:
+                    raise
+                assembled = True
+                end = hash_stream(self.blobs.read_from(location, offset, None),
+                                  offset, size, checksums, budget)
+            if not assembled:
+                assembled = self._copy_parts(image_id, upload, chain, offset, end)
+        except (BlobMissing, EOFError):   # changed or removed since it was checked
+            return self._refuse(image_id, upload, upload['key'])
+        LOG.info('finalizing image %s: hashed %d to %d of %d', image_id, offset, end, size)
+        if end < size:
+            return self._hand_on(image_id, chain, end, checksums)
+        return self._complete_chain(image_id, upload, chain, checksums, assembled)
+
+    def _copy_parts(self, image_id, upload, chain, offset, end):
+        """Copy the parts that end within [offset, end) (again, if a failed delivery
+        copied them already: a part copied twice is the same part). -> True when the
+        copy turns out assembled already (by a delivery of the last step that failed
+        afterwards)."""
+        part_size, size = chain['part_size'], upload['size']
+        try:
+            for number in range(offset // part_size + 1, end // part_size + 2):
+                start, stop = part_range(number, part_size, size)
+                if offset < stop <= end:
+                    self.blobs.copy_part(upload['key'], chain['etag'], image_id,
+                                         chain['copy_id'], number, start, stop)
+        except BlobMissing:
+            if end < size or self.blobs.size_of(chain['copy_key']) != size:
+                raise
+            return True
+        return False
+
+    def _hand_on(self, image_id, chain, end, checksums):
+        """Record the state at `end` (only over the state this step started from) and
+        ask for the next step; if that request fails the state is set back, so that
+        this step, delivered again, is the one that continues."""
+        advanced = dict(chain, offset=end, checksums=checksums.state())
+
+        def move(expected, new):
+            def change(current_image):
+                pending = current_image['pending_upload'] or {}
+                if current_image['status'] != im.SAVING or \
+                        pending.get('finalizing') != expected:
+                    raise Conflict('the chain moved on')
+                return dict(current_image, pending_upload=dict(pending, finalizing=new))
+            return change
+        try:
+            image = self.images.change(image_id, move(chain, advanced))
+        except (Conflict, NotFound):
+            return None   # another delivery took this step, or the image went
+        except CatalogUnavailable:
+            current = self.catalog.get(image_id)   # the write may have landed
+            if current is None or (current['pending_upload'] or {}).get(
+                    'finalizing') != advanced:
+                raise
+            image = current
+        try:
+            self.images.background('finalize', image_id, None, end)
+        except Exception:
+            self.images.change(image_id, move(advanced, chain))
+            raise
+        return image
+
+    def _complete_chain(self, image_id, upload, chain, checksums, assembled):
+        location = chain['copy_key']
+        md5, sha256 = checksums.hexdigests()
+        if upload['checksum'] and upload['checksum'] != md5:
+            return self._refuse(image_id, upload, location if assembled else upload['key'])
+        if not assembled:
+            try:
+                self.blobs.complete_parts(location, chain['copy_id'])
+            except BlobMissing:   # assembled by a delivery that failed afterwards
+                if self.blobs.size_of(location) != upload['size']:
+                    return self._refuse(image_id, upload, upload['key'])
+        self.blobs.delete(upload['key'])   # a failure here: delivered again
+        return self._activate(image_id, HashedBlob(location, upload['size'], md5, sha256),
+                              location)
 
     def reap(self, now=None):
         """Kill images whose reservation expired; abort what S3 still holds. -> ids."""
@@ -317,6 +463,9 @@ class UploadService:
         try:
             if upload.get('upload_id'):
                 self.blobs.abort_multipart(upload['key'], upload['upload_id'])
+            chain = upload.get('finalizing')
+            if chain:   # the multipart copy of a chained finalization
+                self.blobs.abort_multipart(chain['copy_key'], chain['copy_id'])
             self.blobs.delete(upload['key'])
         except BlobStoreError:
             pass  # left for the bucket's lifecycle rule; no record points at it
@@ -338,9 +487,7 @@ class UploadService:
             part_size = settings().upload_part_size
         # within S3's bounds (larger parts would be refused, and a number over 38 digits
         # could not even be stored with the reservation)
-        part_size = min(max(part_size, MIN_PART_SIZE, math.ceil(size / MAX_PARTS)),
-                        MAX_PART_SIZE)
-        return MULTIPART, part_size
+        return MULTIPART, part_size_for(size, part_size)
 
 
 def _parts(size, part_size):

@@ -154,10 +154,10 @@ def wsgi_front(gateway):
             path += '?' + environ['QUERY_STRING']
         headers = {name.lower(): _from_wire(value) for name, value in environ[RAW_HEADERS]}
         # API Gateway gives the authorizer X-Auth-Token (its identity source);
-        # chalice's LocalGateway always reads `authorization`.
+        # chalice's LocalGateway always reads `authorization`. Without a token the
+        # stage's UNAUTHORIZED gateway response is Glance's 401: here the view answers it.
         headers.pop('authorization', None)
-        if 'x-auth-token' in headers:
-            headers['authorization'] = headers['x-auth-token']
+        headers['authorization'] = headers.get('x-auth-token', '')
         stream, body = _CountingStream(get_input_stream(environ)), None
         binary = headers.get('content-type', '').split(';')[0].strip() == OCTET_STREAM
         if binary:  # image bytes: streamed to the app, not copied into the event

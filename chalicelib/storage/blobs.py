@@ -208,3 +208,33 @@ class ImageBlobStore:
             raise BlobStoreError(str(error)) from error
         self.delete(key)
         return target
+
+    # -- chained steps: ranged reads and multipart copies that survive invocations -------
+    def head(self, key):
+        """(size, ETag) of the object."""
+        found = self._call('head_object', Key=key)
+        return found['ContentLength'], found['ETag']
+
+    def read_from(self, key, start, etag):
+        """The object's bytes from `start` on, provided it is still the object with
+        `etag` if one is given (else BlobMissing): a body with read(n) and close()."""
+        condition = {'IfMatch': etag} if etag else {}
+        return self._call('get_object', Key=key, Range='bytes=%d-' % start,
+                          missing=('NoSuchKey', '404', 'PreconditionFailed', '412',
+                                   'InvalidRange'), **condition)['Body']
+
+    def copy_part(self, key, etag, image_id, upload_id, number, start, end):
+        """Copy bytes [start, end) of the verified object (still `etag`, else
+        BlobMissing) as part `number` of the image's multipart upload."""
+        self._call('upload_part_copy', Key=self.key_for(image_id), UploadId=upload_id,
+                   PartNumber=number, CopySource={'Bucket': self.bucket, 'Key': key},
+                   CopySourceIfMatch=etag, CopySourceRange='bytes=%d-%d' % (start, end - 1),
+                   missing=('NoSuchKey', '404', 'NoSuchUpload', 'PreconditionFailed', '412'))
+
+    def upload_part(self, key, upload_id, number, data):
+        self._call('upload_part', Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+
+    def complete_parts(self, key, upload_id):
+        """Assemble every part uploaded to `upload_id` (BlobMissing: already assembled
+        or aborted)."""
+        self.complete_multipart(key, upload_id, self.list_parts(key, upload_id))

@@ -1,0 +1,120 @@
+"""Work that takes more than one invocation: the finalizer and the copier hash and move
+an image in steps, each continuing where the previous one stopped.
+
+A step's state (offset, hash states, the destination's multipart upload) is kept in
+the image record; a step whose offset is not the recorded one is a duplicate or a
+stale delivery and does nothing. The hashes resume from their saved state, and the
+destination is a multipart upload whose parts survive between invocations, so that
+the result is that of one pass.
+"""
+import base64
+import dataclasses
+import math
+import time
+
+from chalicelib.config import settings
+
+CHUNK = 1 << 20
+MIN_PART_SIZE = 5 << 20          # S3's smallest part (all but the last)
+MAX_PARTS = 10000
+MAX_PART_SIZE = 5 << 30          # S3's largest part
+
+
+def part_size_for(size, wanted):
+    """A part size S3 takes for an object of `size` bytes, as near `wanted` as it may."""
+    return min(max(wanted, MIN_PART_SIZE, math.ceil(size / MAX_PARTS)), MAX_PART_SIZE)
+
+
+def part_range(number, part_size, size):
+    """[start, end) of part `number` (from 1) of an object of `size` bytes."""
+    return (number - 1) * part_size, min(number * part_size, size)
+
+
+class ResumableChecksums:
+    """MD5 and SHA-256 whose state survives between invocations: `state()` is a small
+    JSON-able dict that `ResumableChecksums(state)` continues from (rehashes'
+    serializable RustCrypto hashers; hashlib's OpenSSL state cannot be saved)."""
+
+    def __init__(self, state=None):
+        from rehashes import PyMd5, PySha256
+        if state is None:
+            self._md5, self._sha256 = PyMd5(), PySha256()
+        else:
+            self._md5 = PyMd5.deserialize(base64.b64decode(state['md5']))
+            self._sha256 = PySha256.deserialize(base64.b64decode(state['sha256']))
+
+    def update(self, chunk):
+        self._md5.update(chunk)
+        self._sha256.update(chunk)
+
+    def state(self):
+        return {'md5': base64.b64encode(self._md5.serialize()).decode(),
+                'sha256': base64.b64encode(self._sha256.serialize()).decode()}
+
+    def hexdigests(self):
+        """(md5, sha256) of every byte so far (the state itself stays resumable)."""
+        copy = ResumableChecksums(self.state())
+        return copy._md5.finalize(), copy._sha256.finalize()
+
+
+class StepBudget:
+    """How much one step may still read: at most GLANCE_STEP_BYTES, and only while
+    more than GLANCE_STEP_RESERVE_SECONDS of the invocation remain (for the copy and
+    the record; `deadline` is time.monotonic()'s, None outside Lambda)."""
+
+    def __init__(self, deadline=None):
+        self.remaining = settings().step_bytes or math.inf
+        self._deadline = deadline
+
+    @classmethod
+    def of_invocation(cls, context):
+        """The budget of a Lambda invocation (its context), or None's."""
+        if context is None or not hasattr(context, 'get_remaining_time_in_millis'):
+            return cls()
+        return cls(time.monotonic() + context.get_remaining_time_in_millis() / 1000.0
+                   - settings().step_reserve_seconds)
+
+    def chunk(self, wanted):
+        """Bytes to read next (0: the step is over)."""
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return 0
+        return int(min(wanted, self.remaining))
+
+    def spend(self, count):
+        self.remaining -= count
+
+    def covers(self, size):
+        """Whether one step can take `size` bytes (by bytes; time is checked as it goes)."""
+        return size <= self.remaining
+
+
+@dataclasses.dataclass(frozen=True)
+class HashedBlob:
+    """An object whose checksums were computed in steps (as storage's StoredBlob)."""
+    location: str
+    size: int
+    md5: str
+    sha256: str
+
+
+def hash_stream(body, start, size, checksums, budget):
+    """Read `body` (the object's bytes from `start`) into `checksums` as far as the
+    budget allows, at least one chunk; -> the offset reached. A body that ends before
+    `size` raises EOFError (the object is not the one that was checked)."""
+    position = start
+    try:
+        while position < size:
+            wanted = budget.chunk(min(CHUNK, size - position))
+            if not wanted:
+                if position > start:
+                    break
+                wanted = min(CHUNK, size - position)   # every step moves on
+            chunk = body.read(wanted)
+            if not chunk:
+                raise EOFError(position)
+            checksums.update(chunk)
+            budget.spend(len(chunk))
+            position += len(chunk)
+    finally:
+        body.close()
+    return position
