@@ -1,0 +1,5 @@
+import sys
+
+from glance_replicate.cli import main
+
+sys.exit(main())
