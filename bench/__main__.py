@@ -2,7 +2,8 @@
 
 Groups: costs (DynamoDB requests per operation), cold (cold start, package size),
 datapath (MB/s of inline, presigned and raw S3 transfers), load (requests/s under
-locust). Each prints its table and updates bench/results/bench.json.
+locust), sizing (MB/s hashed and copied on one core, per Lambda memory size).
+Each prints its table and updates bench/results/bench.json.
 """
 import contextlib
 import importlib
@@ -14,6 +15,7 @@ GROUPS = {
     'cold': 'bench.cold_start',
     'datapath': 'bench.datapath',
     'load': 'bench.load',
+    'sizing': 'bench.sizing',
 }
 USE_REFERENCE = ('datapath', 'load')
 

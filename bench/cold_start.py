@@ -1,11 +1,18 @@
 """Cold start: a fresh `import app` against importing chalice, boto3 and pynamodb
 alone (the baseline), median of repeated runs; and the Lambda package's size
 against the part of it that is only its dependencies.
+
+Then botocore bundled or not: the package as `chalice package` builds it (botocore
+and its dependencies come in through PynamoDB) against the same package without what
+the Lambda Python runtime already has (RUNTIME_PROVIDED): zip size, the time to
+extract it (Lambda fetches and unpacks the code at a cold start), and `import app`
+from the extracted package, the runtime's copies standing in for the missing ones.
 """
 import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import zipfile
@@ -16,6 +23,9 @@ RUNS = 9
 ENV = dict(os.environ, AWS_DEFAULT_REGION='us-east-1', GLANCE_AUTH_MODE='noauth',
            PYTHONDONTWRITEBYTECODE='1')
 OWN_CODE = ('app.py', 'chalicelib/')
+# in the Lambda Python runtime already: boto3, botocore and botocore's dependencies
+RUNTIME_PROVIDED = ('boto3', 'botocore', 's3transfer', 'jmespath', 'dateutil', 'urllib3',
+                    'six', 'python_dateutil')
 
 
 def import_seconds(statement):
@@ -47,6 +57,56 @@ def package_sizes(stage='prod'):
         return os.path.getsize(path), dependencies
 
 
+def _runtime_provided(name):
+    top = name.split('/', 1)[0]
+    top = top[:-3] if top.endswith('.py') else top.split('-', 1)[0]
+    return top in RUNTIME_PROVIDED
+
+
+def lean_copy(path, out):
+    """`path` without the entries the runtime provides."""
+    with zipfile.ZipFile(path) as bundled, zipfile.ZipFile(out, 'w') as lean:
+        for entry in bundled.infolist():
+            if not _runtime_provided(entry.filename):
+                lean.writestr(entry, bundled.read(entry))
+    return out
+
+
+def cold_figures(path, runtime_path):
+    """(seconds to extract, median seconds of `import app` from the extracted package)."""
+    with tempfile.TemporaryDirectory() as root:
+        started = time.perf_counter()
+        with zipfile.ZipFile(path) as package:
+            package.extractall(root)
+        extract = time.perf_counter() - started
+        env = dict(ENV, PYTHONPATH=os.pathsep.join([root, runtime_path]))
+        times = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, '-S', '-c', 'import app'], cwd=root, env=env,
+                           check=True)
+            times.append(time.perf_counter() - started)
+        return extract, statistics.median(times)
+
+
+def bundled_or_not(stage='prod'):
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'package',
+                        '--stage', stage, out], cwd=PROJECT_DIR, env=ENV, check=True,
+                       capture_output=True)
+        bundled = os.path.join(out, 'deployment.zip')
+        lean = lean_copy(bundled, os.path.join(out, 'lean.zip'))
+        runtime = sysconfig.get_paths()['purelib']   # stands in for /var/runtime
+        figures = {}
+        for name, path in (('bundled', bundled), ('not_bundled', lean)):
+            with zipfile.ZipFile(path) as package:
+                files = len(package.infolist())
+            extract, imported = cold_figures(path, runtime)
+            figures[name] = {'zip_bytes': os.path.getsize(path), 'files': files,
+                             'extract_s': extract, 'import_app_s': imported}
+        return figures
+
+
 def main():
     baseline, app = median_import_seconds('import chalice, boto3, pynamodb', 'import app')
     package, dependencies = package_sizes()
@@ -65,6 +125,15 @@ def main():
     figures = {'import_app_s': app, 'import_baseline_s': baseline, 'import_ratio': import_ratio,
                'package_bytes': package, 'package_dependencies_bytes': dependencies,
                'package_ratio': package_ratio, 'runs': RUNS}
+    choice = bundled_or_not()
+    rows = [[name.replace('_', ' '), fmt(f['zip_bytes'] / mib), fmt(f['files']),
+             fmt(f['extract_s'], 3), fmt(f['import_app_s'], 3)] for name, f in choice.items()]
+    table('botocore bundled or not (chalice package, prod; import app from the extracted '
+          'zip, python -S, median of %d)' % RUNS,
+          ['package', 'zip, MiB', 'files', 'extract, s', 'import app, s'], rows,
+          notes=['not bundled: without %s (the Lambda runtime has them)'
+                 % ', '.join(RUNTIME_PROVIDED)])
+    figures['botocore'] = choice
     save('cold', figures)
     return figures
 
