@@ -481,3 +481,27 @@ def test_deploy_creates_then_updates_the_resources_stack(deployer_aws):
     assert stack['StackStatus'] == 'UPDATE_COMPLETE'
     tables = boto3.client('dynamodb', region_name='us-east-1').list_tables()['TableNames']
     assert sorted(tables) == sorted([env['GLANCE_IMAGES_TABLE'], env['GLANCE_MEMBERS_TABLE']])
+
+def test_package_holds_only_the_service_and_each_function_is_sized_traced_and_retained(
+        package):
+    """No test, bench, client or infra code in the zip; every function has the memory and
+    timeout of its stage, X-Ray, and a log group kept log_retention_in_days."""
+    import zipfile
+    stage, out = package
+    with zipfile.ZipFile(out / 'deployment.zip') as zipped:
+        tops = {name.split('/', 1)[0] for name in zipped.namelist()}
+    assert {'app.py', 'chalicelib'} <= tops
+    assert not tops & {'tests', 'bench', 'glance_upload', 'glance_replicate', 'tools',
+                       'infra', 'docs', 'requirements-dev.txt'}
+    config = json.load(open(os.path.join(PROJECT_DIR, '.chalice', 'config.json')))['stages'][
+        stage]
+    resources = json.load(open(out / 'sam.json'))['Resources']
+    groups = {r['Properties']['LogGroupName']['Fn::Sub']: r['Properties']['RetentionInDays']
+              for r in resources.values() if r['Type'] == 'AWS::Logs::LogGroup'}
+    for function, resource in FUNCTIONS.items():
+        properties = resources[resource]['Properties']
+        wanted = config['lambda_functions'][function]
+        assert (properties['MemorySize'], properties['Timeout'], properties['Tracing']) == (
+            wanted['lambda_memory_size'], wanted['lambda_timeout'], 'Active')
+        assert groups['/aws/lambda/${%s}' % resource] == config['log_retention_in_days'] == 30
+    assert resources['RestAPI']['Properties']['TracingEnabled'] is True
