@@ -9,7 +9,7 @@ CLIENTS_STAMP := $(CLIENTS)/.installed
 .PHONY: serve serve-keystone test clients bench package deploy destroy clean
 STAGE ?= dev
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-vendor.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -46,6 +46,7 @@ package: $(STAMP)
 	rm -rf dist/$(STAGE) dist/$(STAGE)-merge.json
 	mkdir -p dist
 	$(BIN)/python infra/gateway_responses.py $(STAGE) dist/$(STAGE)-merge.json
+	$(BIN)/python infra/vendor.py
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 	    --merge-template dist/$(STAGE)-merge.json dist/$(STAGE)
 	$(BIN)/cfn-lint infra/resources.yaml dist/$(STAGE)/sam.json
@@ -61,12 +62,6 @@ deploy: $(STAMP)
 destroy: $(STAMP)
 	@$(BIN)/python infra/destroy.py $(STAGE) $(if $(filter yes,$(YES)),--yes) \
 	    $(if $(filter yes,$(DESTROY_DATA)),--delete-data)
-
-# Deliver the dead-lettered events of the finalizer and the copier again; each message
-# is deleted once its function succeeded (needs AWS credentials: SQS, lambda:Invoke).
-.PHONY: redrive
-redrive: $(STAMP)
-	$(BIN)/python infra/redrive.py $(STAGE)
 
 # Deliver the dead-lettered events of the finalizer and the copier again; each message
 # is deleted once its function succeeded (needs AWS credentials: SQS, lambda:Invoke).

@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gateway_responses import put_responses  # noqa: E402
+from vendor import vendor  # noqa: E402
 from stage import (PARAMETERS, dead_letter_queue, function_name,  # noqa: E402
                    stage_environment)
 
@@ -293,6 +294,7 @@ def main(stage, preflight_only=False):
     cloudformation = boto3.client('cloudformation')
     deploy_stack(cloudformation, stack, parameters)
     reindex_images(env)
+    vendor()   # PynamoDB without botocore, which the Lambda runtime has
     subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'deploy',
                     '--stage', stage], cwd=PROJECT_DIR, check=True)
     finish_api(stage)

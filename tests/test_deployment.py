@@ -120,6 +120,7 @@ def package(request, tmp_path_factory):
     merge = out.parent / ('%s-merge.json' % out.name)   # as `make package` writes it
     subprocess.run([sys.executable, 'infra/gateway_responses.py', request.param, str(merge)],
                    cwd=PROJECT_DIR, check=True)
+    subprocess.run([sys.executable, 'infra/vendor.py'], cwd=PROJECT_DIR, check=True)
     env = dict(os.environ, AWS_DEFAULT_REGION='us-east-1')
     result = subprocess.run(
         [os.path.join(BIN, 'chalice'), 'package', '--stage', request.param,
@@ -482,6 +483,7 @@ def test_deploy_creates_then_updates_the_resources_stack(deployer_aws):
     tables = boto3.client('dynamodb', region_name='us-east-1').list_tables()['TableNames']
     assert sorted(tables) == sorted([env['GLANCE_IMAGES_TABLE'], env['GLANCE_MEMBERS_TABLE']])
 
+
 def test_package_holds_only_the_service_and_each_function_is_sized_traced_and_retained(
         package):
     """No test, bench, client or infra code in the zip; every function has the memory and
@@ -490,7 +492,8 @@ def test_package_holds_only_the_service_and_each_function_is_sized_traced_and_re
     stage, out = package
     with zipfile.ZipFile(out / 'deployment.zip') as zipped:
         tops = {name.split('/', 1)[0] for name in zipped.namelist()}
-    assert {'app.py', 'chalicelib'} <= tops
+    assert {'app.py', 'chalicelib', 'pynamodb', 'rehashes'} <= tops
+    assert not tops & {'botocore', 'boto3'}   # the Lambda runtime provides them
     assert not tops & {'tests', 'bench', 'glance_upload', 'glance_replicate', 'tools',
                        'infra', 'docs', 'requirements-dev.txt'}
     config = json.load(open(os.path.join(PROJECT_DIR, '.chalice', 'config.json')))['stages'][
