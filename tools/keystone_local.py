@@ -119,10 +119,18 @@ class Admin:
 
     def __init__(self, url):
         self.url = url
-        self.token = issue_token(url, ADMIN[0], ADMIN[1], project=ADMIN[2])
+        self.token = None
 
     def call(self, method, path, body=None, headers=None):
-        return call(self.url, method, path, self.token, body, headers)[2]
+        for attempt in (1, 2):   # a fresh admin token when a short [token] expiration passed
+            if self.token is None:
+                self.token = issue_token(self.url, ADMIN[0], ADMIN[1], project=ADMIN[2])
+            try:
+                return call(self.url, method, path, self.token, body, headers)[2]
+            except KeystoneError as error:
+                if error.status != 401 or attempt == 2:
+                    raise
+                self.token = None
 
     def _id(self, kind, name):
         found = self.call('GET', '/v3/%s?name=%s' % (kind, name))[kind]

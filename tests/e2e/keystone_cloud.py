@@ -8,8 +8,8 @@ from tools.keystone_local import LocalKeystone
 
 @contextlib.contextmanager
 def keystone_cloud(expiration=3600, cache_times=(None,)):
-    """(keystone, admin, [runtime base URL per token cache time]); the first runtime is
-    the `image` endpoint of Keystone's catalog. Everything is stopped by PID at exit."""
+    """(keystone, admin, [a started LocalRuntime per token cache time]); the first runtime
+    is the `image` endpoint of Keystone's catalog. Everything is stopped by PID at exit."""
     keystone = LocalKeystone(expiration)
     runtimes = []
     try:
@@ -21,7 +21,7 @@ def keystone_cloud(expiration=3600, cache_times=(None,)):
         admin = keystone.populate(runtimes[0].base_url)
         for runtime in runtimes:
             runtime.start()
-        yield keystone, admin, [runtime.base_url for runtime in runtimes]
+        yield keystone, admin, runtimes
     finally:
         for runtime in runtimes:
             runtime.stop()

@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.filterwarnings('ignore::DeprecationWarning'),
 
 @pytest.fixture(scope='module')
 def cloud():
-    with keystone_cloud() as (keystone, admin, [image_url]):
-        yield keystone, admin, image_url
+    with keystone_cloud() as (keystone, admin, [runtime]):
+        yield keystone, admin, runtime.base_url
 
 
 def _flags(keystone, user, password, project):
