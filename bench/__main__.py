@@ -15,6 +15,7 @@ GROUPS = {
     'cold': 'bench.cold_start',
     'datapath': 'bench.datapath',
     'load': 'bench.load',
+    'replicate': 'bench.replicate',
     'sizing': 'bench.sizing',
 }
 USE_REFERENCE = ('datapath', 'load')

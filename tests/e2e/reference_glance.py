@@ -8,6 +8,7 @@ a minute the first time, cached afterwards) into a home of its own outside the c
 (start.sh --reset) and stops it by stop.sh, which kills only the PIDs that home saved.
 The kit is found at ../shared/reference-glance beside the checkout (REFERENCE_GLANCE_KIT).
 """
+import contextlib
 import os
 import subprocess
 
@@ -37,10 +38,10 @@ def _run(script, *args, env, timeout=120):
                           timeout=timeout)
 
 
-@pytest.fixture(scope='session')
-def reference_glance():
-    if not os.path.isfile(os.path.join(KIT, 'setup.sh')):
-        pytest.skip('the reference Glance kit is not at %s (REFERENCE_GLANCE_KIT)' % KIT)
+@contextlib.contextmanager
+def running_reference():
+    """Set up (idempotent), start with an empty catalog on free ports, stop -> Reference.
+    Raises SkipReference when this machine has no CPython 3.6 for it."""
     ports = set()
     while len(ports) < 4:
         ports.add(free_port())
@@ -54,14 +55,29 @@ def reference_glance():
     if setup.returncode != 0:
         output = setup.stdout + setup.stderr
         if 'Python 3.6' in output or 'python3.6' in output:
-            pytest.skip('the reference Glance needs a CPython 3.6: ' + output[-500:])
-        pytest.fail('reference setup.sh failed:\n' + output[-3000:])
+            raise SkipReference('the reference Glance needs a CPython 3.6: ' + output[-500:])
+        raise RuntimeError('reference setup.sh failed:\n' + output[-3000:])
     _run('stop.sh', 'headers', env=env)  # a server an aborted session left behind
     started = _run('start.sh', '--reset', 'headers', env=env)
-    if started.returncode != 0:
-        _run('stop.sh', 'headers', env=env)
-        pytest.fail('reference start.sh failed:\n' + (started.stdout + started.stderr)[-3000:])
     try:
+        if started.returncode != 0:
+            raise RuntimeError('reference start.sh failed:\n'
+                               + (started.stdout + started.stderr)[-3000:])
         yield Reference('http://127.0.0.1:%d' % api, HOME)
     finally:
         _run('stop.sh', 'headers', env=env)
+
+
+class SkipReference(Exception):
+    """The reference cannot be installed on this machine."""
+
+
+@pytest.fixture(scope='session')
+def reference_glance():
+    if not os.path.isfile(os.path.join(KIT, 'setup.sh')):
+        pytest.skip('the reference Glance kit is not at %s (REFERENCE_GLANCE_KIT)' % KIT)
+    try:
+        with running_reference() as reference:
+            yield reference
+    except SkipReference as reason:
+        pytest.skip(str(reason))
