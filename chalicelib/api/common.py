@@ -28,15 +28,17 @@ _services = {}
 
 def _build_services():
     """Built on first use, so that importing the app costs no AWS set-up."""
-    from chalicelib.storage.blobs import ImageBlobStore
+    from chalicelib.storage.blobs import ImageBlobStore, s3_client
     from chalicelib.storage.catalog import ImageCatalog
-    catalog, policy = ImageCatalog(), Policy.from_file(settings().policy_file)
-    from chalicelib.storage.blobs import s3_client
+    from chalicelib.storage.memberships import ImageMemberships
     from chalicelib.storage.sources import ExternalSources
-    blobs = ImageBlobStore()
-    images = ImageService(catalog, blobs, policy, ExternalSources(s3_client),
+    current = settings()
+    catalog, memberships = ImageCatalog(current), ImageMemberships(current)
+    policy, blobs = Policy.from_file(current.policy_file), ImageBlobStore()
+    images = ImageService(catalog, memberships, blobs, policy, ExternalSources(s3_client),
                           run_in_background)
-    _services.update(images=images, members=MemberService(catalog, images, policy),
+    _services.update(images=images,
+                     members=MemberService(catalog, memberships, images, policy),
                      uploads=UploadService(catalog, blobs, images, policy))
 
 

@@ -60,8 +60,9 @@ def bucket_location(image):
 
 
 class ImageService:
-    def __init__(self, catalog, blobs, policy, sources=None, background=None):
-        self.catalog, self.blobs, self.policy = catalog, blobs, policy
+    def __init__(self, catalog, memberships, blobs, policy, sources=None, background=None):
+        self.catalog, self.memberships = catalog, memberships   # the image and member stores
+        self.blobs, self.policy = blobs, policy
         self.sources = sources            # external locations and copy-from URLs
         self.background = background      # background(job_name, image_id, url)
 
@@ -73,7 +74,7 @@ class ImageService:
             return None
         image = self.catalog.get(image_id)
         if image is None or not can_see(
-                context, image, lambda: self.catalog.is_member(image_id, context.tenant),
+                context, image, lambda: self.memberships.get(image_id, context.tenant) is not None,
                 deleted_too):
             return None
         return image
@@ -153,7 +154,7 @@ class ImageService:
             if marker_image is None or (marker_image['deleted']
                                         and query.changes_since is None):
                 raise BadRequest('Invalid marker. Image could not be found.')
-        return select_page(self.catalog, context, query, marker_image)
+        return select_page(self.catalog, self.memberships, context, query, marker_image)
 
     # -- create -----------------------------------------------------------------
     def create(self, context, meta, data=None, copy_from=None):
@@ -292,7 +293,7 @@ class ImageService:
                 raise ServiceUnavailable('The image store is unavailable; '
                                          'the image was not deleted.') from None
         try:
-            self.catalog.remove_members(image_id)
+            self.memberships.delete_all(image_id)
         except CatalogUnavailable:
             # The image is deleted and its data gone; rows left over are never shown
             # (shared images and listings skip deleted images).
@@ -633,7 +634,9 @@ class ImageService:
         quota = settings().user_storage_quota
         if not quota or image['owner'] is None:
             return None
-        return max(quota - self.catalog.stored_bytes_of(image['owner'], image['id']), 0)
+        stored = sum(other['size'] or 0 for other in self.catalog.images_of(('owner', image['owner']))
+                     if other['location'] and other['id'] != image['id'])
+        return max(quota - stored, 0)
 
     def check_quota_for(self, image, size):
         remaining = self.remaining_quota(image)

@@ -10,6 +10,7 @@ images of the same sources updated since then, from indexes by update time.
 """
 import dataclasses
 import heapq
+import itertools
 import re
 
 from chalicelib.domain import image_meta as im
@@ -22,6 +23,7 @@ OPERATOR_FILTERS = ('name', 'status', 'container_format', 'disk_format')
 _NON_NEGATIVE_FILTERS = ('size_min', 'size_max', 'min_ram')
 _BOOLEAN_FILTER_VALUES = ('none', 'true', 'false', '1', '0')
 PROPERTY_PREFIX = 'property-'
+BATCH_GET_MAX = 100   # image records read in one batch
 
 
 @dataclasses.dataclass
@@ -199,29 +201,61 @@ def sort_tuple(image, sort_key):
                  for key in (sort_key, 'created_at', 'id'))
 
 
+@dataclasses.dataclass(frozen=True)
+class IndexedImages:
+    """A listing source the image catalog holds in one index: ('public',),
+    ('owner', tenant), ('name', name) or ('all',)."""
+    key: tuple
+
+    def stream(self, images, members, descending, after=None, page_size=None):
+        return images.images_of(self.key, descending, after, page_size)
+
+    def changed(self, images, members, since):
+        return images.changed_since(self.key, since)
+
+    def admits(self, context, image):
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedImages:
+    """The images shared with a tenant: its memberships in the order of their images'
+    creation, then those images' records, a batch at a time."""
+    tenant: str
+
+    def stream(self, images, members, descending, after=None, page_size=None):
+        memberships = members.of_member(self.tenant, descending, after, page_size)
+        batch = min(page_size or BATCH_GET_MAX, BATCH_GET_MAX)
+        while True:
+            chunk = [m['image_id'] for m in itertools.islice(memberships, batch)]
+            if not chunk:
+                return
+            found = images.get_many(chunk)
+            yield from (found[image_id] for image_id in chunk if image_id in found)
+
+    def changed(self, images, members, since):
+        return (image for image in self.stream(images, members, True)
+                if image['updated_at'] > since)
+
+    def admits(self, context, image):
+        """Images made public or owned are listed by their own source; a deleted image
+        has no members (rows a failed delete left over do not count)."""
+        return (not image['is_public'] and image['owner'] != context.tenant
+                and not image['deleted'])
+
+
 def sources(context, query):
-    """The catalog sources whose union is the candidate set."""
+    """The sources whose union is the candidate set."""
     if query.scope != 'visible':
-        return [('all',)]
-    found = [('public',)]
+        return [IndexedImages(('all',))]
+    found = [IndexedImages(('public',))]
     if context.tenant is not None:
-        found += [('owner', context.tenant), ('shared', context.tenant)]
+        found += [IndexedImages(('owner', context.tenant)), SharedImages(context.tenant)]
     return found
 
 
-def is_candidate(context, image, source):
-    """Within a source, what the caller may list (the source is a superset)."""
-    kind = source[0]
-    if kind in ('public', 'owner', 'all'):
-        return True
-    # shared: images made public or owned are listed by their own source; a deleted
-    # image has no members (rows a failed delete left over do not count)
-    return (not image['is_public'] and image['owner'] != context.tenant
-            and not image['deleted'])
-
-
 def _candidates(images, context, source):
-    return (image for image in images if is_candidate(context, image, source))
+    return (image for image in images if source.admits(context, image))
 
 
 def _listable(context, image, shared):
@@ -233,33 +267,34 @@ def _listable(context, image, shared):
         image['owner'] == context.tenant or image['id'] in shared))
 
 
-def select_page(catalog, context, query, marker_image):
+def select_page(images, members, context, query, marker_image):
     """The page of images: a lazy merge, or a sort of the visible set."""
     if query.limit == 0:
         return []
     if query.streams:
-        names = _indexed_names(catalog, query)
+        names = _indexed_names(images, query)
         if names is not None:
-            return _named_page(catalog, context, query, marker_image, names)
-        return _merged_page(catalog, context, query, marker_image)
-    return _sorted_page(catalog, context, query, marker_image)
+            return _named_page(images, members, context, query, marker_image, names)
+        return _merged_page(images, members, context, query, marker_image)
+    return _sorted_page(images, members, context, query, marker_image)
 
 
-def _indexed_names(catalog, query):
+def _indexed_names(images, query):
     """The values of an exact `name` filter if the catalog's name index holds every
     listed image bearing them (not '': unnamed images are not indexed), else None."""
     names = query.equals.get('name')
-    if names is None or not all(catalog.indexes_name(name) for name in names):
+    if names is None or not all(images.indexes_name(name) for name in names):
         return None
     return names
 
 
-def _named_page(catalog, context, query, marker_image, names):
+def _named_page(images, members, context, query, marker_image, names):
     """A lazy merge of the listed images of each name (every owner's), in chunks of
     `limit`: the other filters, then the listing's visibility (one membership
     BatchGetItem a chunk for images neither public nor the caller's)."""
     after = None if marker_image is None else im.created_key(marker_image)
-    streams = [catalog.images_of(('name', name), query.descending, after, query.limit + 1)
+    streams = [IndexedImages(('name', name)).stream(images, members, query.descending, after,
+                                                    query.limit + 1)
                for name in sorted(names)]
     merged = heapq.merge(*streams, key=im.created_key, reverse=query.descending)
     wanted = (image for image in merged if matches(image, query))
@@ -274,24 +309,24 @@ def _named_page(catalog, context, query, marker_image, names):
                     break
         if not chunk:
             break
-        page += _visible_among(catalog, context, query, chunk)
+        page += _visible_among(members, context, query, chunk)
     return page[:query.limit]
 
 
-def _visible_among(catalog, context, query, images):
-    """Those of `images` (already through `matches`) in the query's scope."""
+def _visible_among(members, context, query, found):
+    """Those of `found` (already through `matches`) in the query's scope."""
     if query.scope != 'visible':
-        return images  # 'all', and 'non_public' (which `matches` applied)
-    undecided = [image['id'] for image in images
+        return found  # 'all', and 'non_public' (which `matches` applied)
+    undecided = [image['id'] for image in found
                  if context.tenant is not None and not _listable(context, image, ())]
-    shared = catalog.shared_among(undecided, context.tenant) if undecided else set()
-    return [image for image in images if _listable(context, image, shared)]
+    shared = members.among(undecided, context.tenant) if undecided else set()
+    return [image for image in found if _listable(context, image, shared)]
 
 
-def _merged_page(catalog, context, query, marker_image):
+def _merged_page(images, members, context, query, marker_image):
     after = None if marker_image is None else im.created_key(marker_image)
-    streams = [_candidates(catalog.images_of(source, query.descending, after, query.limit + 1),
-                           context, source)
+    streams = [_candidates(source.stream(images, members, query.descending, after,
+                                         query.limit + 1), context, source)
                for source in sources(context, query)]
     page, seen = [], set()
     for image in heapq.merge(*streams, key=im.created_key, reverse=query.descending):
@@ -304,17 +339,17 @@ def _merged_page(catalog, context, query, marker_image):
     return page
 
 
-def _sorted_page(catalog, context, query, marker_image):
+def _sorted_page(images, members, context, query, marker_image):
     """The caller's whole candidate set, sorted; with `changes-since` only the images
     of its sources updated since then (never other tenants' private ones, but for
     admins listing all tenants)."""
     candidates = {}
     for source in sources(context, query):
         if query.changes_since is None:
-            images = catalog.images_of(source, query.descending)
+            found = source.stream(images, members, query.descending)
         else:
-            images = catalog.changed_since(source, query.changes_since)
-        for image in _candidates(images, context, source):
+            found = source.changed(images, members, query.changes_since)
+        for image in _candidates(found, context, source):
             candidates[image['id']] = image
     selected = [image for image in candidates.values() if matches(image, query)]
     selected.sort(key=lambda image: sort_tuple(image, query.sort_key),

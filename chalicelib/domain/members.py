@@ -24,14 +24,15 @@ def _check_member_id(member):
 
 
 class MemberService:
-    def __init__(self, catalog, images, policy):
-        self.catalog, self.images, self.policy = catalog, images, policy
+    def __init__(self, catalog, memberships, images, policy):
+        self.catalog, self.memberships = catalog, memberships   # the image and member stores
+        self.images, self.policy = images, policy
 
     def list_members(self, context, image_id):
         """[{member_id, can_share}] as the caller may see them (v1 §14.1)."""
         self.policy.enforce(context, 'get_members')
         image = self._live_visible_image(context, image_id)
-        members = self.catalog.members_of(image_id)
+        members = self.memberships.of_image(image_id)
         if not can_modify(context, image):
             members = [m for m in members if m['member_id'] == context.tenant]
         return members
@@ -44,7 +45,7 @@ class MemberService:
         # existing-member lookup, as the reference does).
         with self._recounted_on_failure(image_id):
             self._count_members(image_id, +1, check=True)
-            if not self.catalog.put_member(image, member, can_share):
+            if not self.memberships.put(image, member, can_share):
                 self._count_members(image_id, -1)  # an update of an existing member
 
     def replace_members(self, context, image_id, memberships):
@@ -56,18 +57,18 @@ class MemberService:
         wanted = dict(memberships)
         with self._recounted_on_failure(image_id):  # not atomic; a retry completes it
             self._count_members(image_id, len(wanted), absolute=True)
-            for existing in self.catalog.members_of(image_id):
+            for existing in self.memberships.of_image(image_id):
                 if existing['member_id'] not in wanted:
-                    self.catalog.delete_member(image_id, existing['member_id'])
+                    self.memberships.delete(image_id, existing['member_id'])
             for member, can_share in wanted.items():
-                self.catalog.put_member(image, member, can_share)
+                self.memberships.put(image, member, can_share)
 
     def remove_member(self, context, image_id, member):
         self._image_to_share(context, image_id, 'delete_member')
         if not is_member_id(member):  # could never have been added
             raise NotFound('Membership could not be found.')
         with self._recounted_on_failure(image_id):
-            found = self.catalog.delete_member(image_id, member)
+            found = self.memberships.delete(image_id, member)
         if not found:
             raise NotFound('Membership could not be found.')
         try:
@@ -81,7 +82,7 @@ class MemberService:
             return []
         if not is_member_id(member):  # no such membership can exist
             return []
-        memberships = self.catalog.memberships_of(member)
+        memberships = list(self.memberships.of_member(member))
         if not memberships:
             return []
         images = self.catalog.get_many(m['image_id'] for m in memberships)
@@ -111,14 +112,14 @@ class MemberService:
         return image
 
     def _member_can_share(self, context, image_id):
-        membership = self.catalog.get_member(image_id, context.tenant)
+        membership = self.memberships.get(image_id, context.tenant)
         return membership is not None and membership['can_share']
 
     def _count_members(self, image_id, change, check=False, absolute=False):
         def count(current_image):
             known = current_image.get('member_count')
             if known is None:   # images from before the counter: count the rows once
-                known = len(self.catalog.members_of(image_id))
+                known = len(self.memberships.of_image(image_id))
             wanted = change if absolute else max(known + change, 0)
             if check:
                 self._check_quota(wanted)

@@ -12,8 +12,6 @@ from pynamodb.attributes import (BooleanAttribute, MapAttribute, NumberAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.config import settings
-
 PUBLIC_PARTITION = 'public'
 CATALOG_PARTITION = 'image'
 OWNER_AUDIENCE_PREFIX = 'owner#'   # never equal to PUBLIC_PARTITION, whatever the owner
@@ -42,9 +40,10 @@ def audience(is_public, owner):
 
 
 class _Meta:
-    """Table location from settings (read once, at import)."""
-    region = settings().region
-    host = settings().aws_endpoint_url
+    """Where the tables are: set by bind_tables when the stores are built (never at
+    import, so that the settings in force are the ones used)."""
+    region: str | None = None
+    host: str | None = None
     billing_mode = 'PAY_PER_REQUEST'
 
 
@@ -117,7 +116,7 @@ class PendingUploadsIndex(GlobalSecondaryIndex):
 
 class ImageModel(Model):
     class Meta(_Meta):
-        table_name = settings().images_table
+        table_name = 'glance-images'
 
     id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute(null=True)
@@ -178,7 +177,7 @@ class MemberImagesIndex(GlobalSecondaryIndex):
 
 class ImageMemberModel(Model):
     class Meta(_Meta):
-        table_name = settings().members_table
+        table_name = 'glance-image-members'
 
     image_id = UnicodeAttribute(hash_key=True)
     member = UnicodeAttribute(range_key=True)
@@ -188,3 +187,14 @@ class ImageMemberModel(Model):
     image_created_key = UnicodeAttribute()
 
     member_images = MemberImagesIndex()
+
+
+def bind_tables(current):
+    """Point both models at the tables of `current` (a Settings); PynamoDB keeps a
+    connection per model, so it is dropped when the place changes."""
+    for model, table in ((ImageModel, current.images_table),
+                         (ImageMemberModel, current.members_table)):
+        place = (table, current.region, current.aws_endpoint_url)
+        if (model.Meta.table_name, model.Meta.region, model.Meta.host) != place:
+            model.Meta.table_name, model.Meta.region, model.Meta.host = place
+            model._connection = None

@@ -9,10 +9,11 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config import settings
 from chalicelib.storage.blobs import UPLOAD_PREFIX, s3_client
-from chalicelib.storage.models import ImageMemberModel, ImageModel
+from chalicelib.storage.models import ImageMemberModel, ImageModel, bind_tables
 
 
 def ensure_resources():
+    bind_tables(settings())
     for model in (ImageModel, ImageMemberModel):
         if not model.exists():
             model.create_table(wait=True, billing_mode='PAY_PER_REQUEST')
