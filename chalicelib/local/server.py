@@ -251,6 +251,20 @@ def start_event_pump(stop):
     threading.Thread(target=pump, name='upload-events', daemon=True).start()
 
 
+def _first_commands(url, auth_mode):
+    """What to try first, as commands that run as printed in that identity mode."""
+    glance = '.venv-clients/bin/glance --os-image-api-version 1'
+    if auth_mode == 'keystone':
+        return ['Try: %s --os-image-url %s image-list   (with your OS_* variables; '
+                'make clients installs glance)' % (glance, url)]
+    if auth_mode == 'trusted-headers':
+        return ['Try: curl -s %s/v1/images -H "X-Identity-Status: Confirmed" '
+                '-H "X-Tenant-Id: tenant-a" -H "X-Roles: member"' % url]
+    return ['Try: curl -s "%s/v1/images/detail?is_public=none"' % url,
+            '  or: %s --os-image-url %s --os-auth-token any image-list --all-tenants'
+            '   (make clients installs it)' % (glance, url)]
+
+
 def main():
     project_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, project_dir)
@@ -285,10 +299,8 @@ def main():
     print('Glance v1 API on %s (auth mode %s, AWS at %s%s)' % (
         url, os.environ.get('GLANCE_AUTH_MODE', 'noauth'), os.environ['AWS_ENDPOINT_URL'],
         ', embedded moto: state lives in memory' if moto_server else ''), flush=True)
-    print('Try: curl -s "%s/v1/images/detail?is_public=none"' % url, flush=True)
-    print('  or: .venv-clients/bin/glance --os-image-api-version 1 --os-image-url %s '
-          '--os-auth-token any image-list --all-tenants   (make clients installs it)'
-          % url, flush=True)
+    for line in _first_commands(url, settings().auth_mode):
+        print(line, flush=True)
     print('The embedded AWS: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing '
           'AWS_DEFAULT_REGION=%s .venv/bin/aws --endpoint-url %s dynamodb scan --table-name %s'
           % (settings().region, os.environ['AWS_ENDPOINT_URL'], settings().images_table),
