@@ -3,6 +3,7 @@ import functools
 import json
 import io
 import logging
+import os
 import re
 import threading
 import uuid

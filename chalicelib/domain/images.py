@@ -3,7 +3,9 @@
 Works on image dicts; storage comes in as a catalog and a blob store.
 """
 import dataclasses
+import datetime
 import hashlib
+import io
 import logging
 import time
 import urllib.parse
@@ -15,6 +17,8 @@ from chalicelib.domain.errors import (BadGateway, BadRequest, Conflict, Forbidde
                                       NotFound, PreconditionFailed, RequestEntityTooLarge,
                                       ServiceUnavailable)
 from chalicelib.domain.listing import parse_list_params, select_page
+from chalicelib.domain.steps import (HashedBlob, ResumableChecksums, SourceChanged,
+                                     StepBudget, copy_stream, part_size_for)
 from chalicelib.domain.visibility import can_modify, can_see
 from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
                                      CatalogUnavailable, ConcurrentUpdate, ImageExists,
@@ -49,6 +53,25 @@ def integrity_fault(image, size, md5):
         return ('The data at the external source does not match the image checksum %s.'
                 % image['checksum'])
     return None
+
+
+COPY = 'copy'                      # pending_upload['mode'] of a chained copy
+COPY_IMAGE, CACHE_IMAGE = 'copy_image', 'cache_image'
+
+
+def _copy_chain(image, job):
+    """The chained copy `job` the image holds (its pending_upload), or None."""
+    pending = (image or {}).get('pending_upload') or {}
+    if pending.get('mode') != COPY or pending.get('job') != job or image['deleted']:
+        return None
+    return pending
+
+
+def _still_located(image, url):
+    """Whether a location's cache may still be made (or kept): the image still names
+    `url` and holds data."""
+    return (image['location'] == url and not image['deleted']
+            and image['status'] in (im.ACTIVE, im.DEACTIVATED))
 
 
 def bucket_location(image):
@@ -551,7 +574,21 @@ class ImageService:
 
     def copy_from_source(self, image_id, url, offset=0, budget=None):
         """The background half of copy-from: queued -> saving, the source streamed into
-        the bucket, then active, or killed when the bytes cannot be the image's."""
+        the bucket, then active, or killed when the bytes cannot be the image's. A
+        source larger than one invocation copies is copied in chained steps."""
+        image = self.catalog.get(image_id)
+        if image is None:
+            return None
+        if _copy_chain(image, COPY_IMAGE):
+            return self._copy_step(image_id, url, offset, budget, COPY_IMAGE)
+        budget = budget or StepBudget()
+        if offset or image['status'] != im.QUEUED:
+            return None
+        if not image['size'] or not budget.covers(image['size']):
+            return self._start_copy_chain(image, url, budget, COPY_IMAGE, lambda current: dict(
+                current, status=im.SAVING, updated_at=im.now_string())
+                if current['status'] == im.QUEUED and not current['pending_upload'] else None)
+
         def start(current_image):
             if current_image['status'] != im.QUEUED:
                 raise Conflict('not queued')
@@ -574,24 +611,197 @@ class ImageService:
     def cache_location(self, image_id, url, offset=0, budget=None):
         """The background copy of a large external location into the bucket, to which
         downloads are then redirected. Kept only if the bytes are the recorded size and
-        match a checksum the client gave; otherwise the fault is recorded (502)."""
-        def still_there(current_image):
-            return (current_image['location'] == url and not current_image['deleted']
-                    and current_image['status'] in (im.ACTIVE, im.DEACTIVATED))
+        match a checksum the client gave; otherwise the fault is recorded (502). A
+        source larger than one invocation copies is copied in chained steps."""
         image = self.catalog.get(image_id)
-        if image is None or not still_there(image):
+        if image is None or not _still_located(image, url):
             return None
+        if _copy_chain(image, CACHE_IMAGE):
+            return self._copy_step(image_id, url, offset, budget, CACHE_IMAGE)
+        budget = budget or StepBudget()
+        if offset:
+            return None
+        if not image['size'] or not budget.covers(image['size']):
+            return self._start_copy_chain(image, url, budget, CACHE_IMAGE, lambda current: (
+                current if _still_located(current, url) and not current['pending_upload']
+                and not current.get('cached_location') else None))
         blob, fault = self._copy_source(image, url)
         if blob is None:
             LOG.warning('caching the location of image %s failed: %s', image_id, fault)
 
         def finish(current_image):
-            if not still_there(current_image):
+            if not _still_located(current_image, url):
                 raise Conflict('the image changed')
             if blob is None:
                 return dict(current_image, source_fault=fault)
             return dict(current_image, cached_location=blob.location, source_fault=None)
         return self._keep_copy(image_id, blob, finish)
+
+    # -- chained copies: one step per invocation -----------------------------------------
+    def _start_copy_chain(self, image, url, budget, job, begins):
+        """Record a chained copy in the image (a multipart upload to its key, an empty
+        hash state) where `begins(record)` allows it, and take the first step."""
+        image_id, location = image['id'], self.blobs.key_for(image['id'])
+        limits = [settings().image_size_cap, image['size'] or None,
+                  self.remaining_quota(image)]
+        limit = min(bound for bound in limits if bound is not None)
+        chain = {'mode': COPY, 'job': job, 'key': location,
+                 'upload_id': self.blobs.create_multipart(location),
+                 'part_size': part_size_for(image['size'] or limit,
+                                            settings().upload_part_size),
+                 'limit': limit, 'offset': 0, 'part_start': 0, 'partial_sha256': None,
+                 'checksums': ResumableChecksums().state(),
+                 'started_at': im.now_string(), 'expires_at': im.format_time(
+                     im.utcnow() + datetime.timedelta(seconds=settings().upload_timeout))}
+
+        def start(current_image):
+            begun = begins(current_image)
+            if begun is None:
+                raise Conflict('another delivery started it, or the image changed')
+            return dict(begun, pending_upload=chain)
+        try:
+            self.change(image_id, start)
+        except (Conflict, NotFound, CatalogUnavailable) as error:
+            self._abort_upload(chain)
+            if isinstance(error, CatalogUnavailable):
+                raise
+            return None
+        LOG.info('copying %s into image %s in steps of %s bytes', job, image_id,
+                 budget.remaining)
+        return self._copy_step(image_id, url, 0, budget, job)
+
+    def _copy_step(self, image_id, url, offset, budget, job):
+        """One step of a chained copy: read the source from the start of the unfinished
+        part (a Range request after the first step), upload each full part, record the
+        state and hand on; at the end, check, assemble and record. A step whose offset
+        is not the recorded one (delivered twice, stale) does nothing; a failure of the
+        store propagates, so that the step is delivered again."""
+        image = self.catalog.get(image_id)
+        chain = _copy_chain(image, job) if image else None
+        if chain is None:
+            return None   # deleted, failed or finished: the chain is over
+        if chain['offset'] != offset:
+            LOG.info('copying image %s: step at %d skipped, the chain is at %d',
+                     image_id, offset, chain['offset'])
+            return image
+        budget = budget or StepBudget()
+        checksums = ResumableChecksums(chain['checksums'])
+        # a delivery of the last step that assembled the copy and then failed to record
+        # it: the source is hashed again, its parts are not uploaded again
+        assembled = [True] if self.blobs.size_of(chain['key']) is not None else []
+
+        def put_part(number, data):
+            if assembled:
+                return
+            try:
+                self.blobs.upload_part(chain['key'], chain['upload_id'], number, data)
+            except BlobMissing:
+                if self.blobs.size_of(chain['key']) is None:
+                    raise   # aborted: the image was deleted, or the store lost the parts
+                assembled.append(number)
+        try:
+            stream = self.sources.open(url, chain['part_start'] if offset else None)
+            progress = copy_stream(stream, chain, checksums, budget, put_part,
+                                   image['size'] or None)
+        except BlobTooLarge:
+            return self._end_copy_chain(image_id, chain, 'The external source sent more '
+                                        'than %d bytes.' % chain['limit'])
+        except (SourceNotFound, SourceUnavailable, SourceRefused, SourceChanged) as error:
+            return self._end_copy_chain(image_id, chain, str(error))
+        except BlobMissing:
+            return self._end_copy_chain(image_id, chain, 'The image store lost the parts '
+                                        'of the copy.')
+        LOG.info('copying image %s: %d to %d%s', image_id, offset, progress.offset,
+                 ' (the end)' if progress.done else '')
+        if not progress.done:
+            return self._hand_on_copy(image_id, url, chain, progress, checksums)
+        md5, sha256 = checksums.hexdigests()
+        fault = integrity_fault(image, progress.offset, md5)
+        if fault:
+            return self._end_copy_chain(image_id, chain, fault)
+        if not progress.offset:   # an empty source: no part to assemble
+            self._abort_upload(chain)
+            self.blobs.put(image_id, io.BytesIO(b''), 0)
+        elif not assembled:
+            try:
+                self.blobs.complete_parts(chain['key'], chain['upload_id'])
+            except BlobMissing:   # assembled by a delivery that failed afterwards
+                if self.blobs.size_of(chain['key']) != progress.offset:
+                    return self._end_copy_chain(image_id, chain, 'The image store lost '
+                                                'the parts of the copy.')
+        blob = HashedBlob(chain['key'], progress.offset, md5, sha256)
+
+        def finish(current_image):
+            if _copy_chain(current_image, job) != chain:
+                raise Conflict('the image changed')
+            if job == CACHE_IMAGE:
+                return dict(current_image, cached_location=blob.location, source_fault=None,
+                            pending_upload=None)
+            return dict(activated(current_image, blob), pending_upload=None)
+        try:
+            return self.change(image_id, finish)
+        except (Conflict, NotFound):
+            current = self.catalog.get(image_id)
+            if current is not None and not current['deleted'] and blob.location in (
+                    bucket_location(current), current.get('cached_location')):
+                return current   # another delivery recorded it
+            self._discard(blob.location)
+            return None
+
+    def _hand_on_copy(self, image_id, url, chain, progress, checksums):
+        """Record the state a step reached (only over the one it started from) and ask
+        for the next step; if that request fails the state is set back, so that this
+        step, delivered again, is the one that continues."""
+        advanced = dict(chain, offset=progress.offset, part_start=progress.part_start,
+                        partial_sha256=progress.partial_sha256, checksums=checksums.state())
+
+        def move(expected, new):
+            def change(current_image):
+                if _copy_chain(current_image, chain['job']) != expected:
+                    raise Conflict('the chain moved on')
+                return dict(current_image, pending_upload=new)
+            return change
+        try:
+            image = self.change(image_id, move(chain, advanced))
+        except (Conflict, NotFound):
+            current = self.catalog.get(image_id)
+            if (_copy_chain(current, chain['job']) or {}).get('upload_id') != \
+                    chain['upload_id']:
+                self._abort_upload(chain)   # the image went: its parts go too
+            return None   # else another delivery took this step
+        except CatalogUnavailable:
+            current = self.catalog.get(image_id)   # the write may have landed
+            if current is None or _copy_chain(current, chain['job']) != advanced:
+                raise
+            image = current
+        try:
+            self.background(chain['job'], image_id, url, progress.offset)
+        except Exception:
+            self.change(image_id, move(advanced, chain))
+            raise
+        return image
+
+    def _end_copy_chain(self, image_id, chain, fault):
+        """A chained copy that cannot be the image's: its parts and object go, and the
+        image is killed (copy-from) or records the fault (a location's cache)."""
+        LOG.warning('copying image %s failed: %s', image_id, fault)
+        current = self.catalog.get(image_id)
+        if _copy_chain(current, chain['job']) != chain:
+            return current   # moved on, recorded or gone: its parts are not ours to drop
+        self._abort_upload(chain)   # first: a record never outlives what it points at
+        self._discard(chain['key'])
+
+        def fail(current_image):
+            if _copy_chain(current_image, chain['job']) != chain:
+                return None
+            if chain['job'] == CACHE_IMAGE:
+                return dict(current_image, source_fault=fault, pending_upload=None)
+            return dict(current_image, status=im.KILLED, updated_at=im.now_string(),
+                        pending_upload=None)
+        try:
+            return self.change(image_id, fail)
+        except (Conflict, NotFound):
+            return None
 
     def _copy_source(self, image, url):
         """Stream `url` into the image's object, stopping past its recorded size (if it

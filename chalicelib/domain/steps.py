@@ -9,10 +9,12 @@ the result is that of one pass.
 """
 import base64
 import dataclasses
+import hashlib
 import math
 import time
 
 from chalicelib.config import settings
+from chalicelib.domain.ports import BlobTooLarge
 
 CHUNK = 1 << 20
 MIN_PART_SIZE = 5 << 20          # S3's smallest part (all but the last)
@@ -118,3 +120,64 @@ def hash_stream(body, start, size, checksums, budget):
     finally:
         body.close()
     return position
+
+
+class SourceChanged(Exception):
+    """A chained copy's source no longer sends the bytes an earlier step read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyProgress:
+    """Where one step of a chained copy stopped: `offset` bytes hashed, the parts
+    before `part_start` uploaded, the bytes [part_start, offset) to be read again by
+    the next step (and checked against `partial_sha256`); `done` at the source's end."""
+    offset: int
+    part_start: int
+    partial_sha256: str | None
+    done: bool
+
+
+def copy_stream(body, chain, checksums, budget, put_part, size=None):
+    """One step of a chained copy: `body` is the source from chain['part_start'] on.
+    The bytes an earlier step read of the unfinished part are read again and checked
+    (SourceChanged); then the source is hashed on as far as the budget allows, each
+    full part handed to put_part(number, data), and the last one at the end.
+
+    A step never ends at the expected `size`, nor, when the size is unknown, on a part
+    boundary: the next one always has a byte range to ask for. More than chain['limit'] bytes raise
+    BlobTooLarge (the recorded size, the cap or the quota)."""
+    part_size, limit = chain['part_size'], chain['limit']
+    part_start, offset = chain['part_start'], chain['offset']
+    try:
+        part = bytearray(body.read(offset - part_start)) if offset > part_start else \
+            bytearray()
+        if len(part) != offset - part_start or (
+                part and hashlib.sha256(part).hexdigest() != chain['partial_sha256']):
+            raise SourceChanged('The external source changed during the copy: it no '
+                                'longer sends the bytes it sent before.')
+        position, done = offset, False
+        while True:
+            wanted = max(budget.chunk(CHUNK), 0)   # overspent by the chunk past a boundary
+            if not wanted:
+                if position > offset and position != size and (part or size):
+                    break
+                wanted = CHUNK   # every step moves on (past a boundary if need be)
+            chunk = body.read(min(wanted, part_size - len(part)))
+            if not chunk:
+                done = True
+                break
+            position += len(chunk)
+            if position > limit:
+                raise BlobTooLarge(position)
+            checksums.update(chunk)
+            budget.spend(len(chunk))
+            part += chunk
+            if len(part) == part_size:
+                put_part(part_start // part_size + 1, bytes(part))
+                part_start, part = part_start + part_size, bytearray()
+        if done and part:
+            put_part(part_start // part_size + 1, bytes(part))
+    finally:
+        body.close()
+    return CopyProgress(position, part_start,
+                        None if done or not part else hashlib.sha256(part).hexdigest(), done)

@@ -217,26 +217,30 @@ class ExternalSources:
         length = response.headers.get('Content-Length')
         return int(length) if length and length.isdigit() else None
 
-    def open(self, url):
+    def open(self, url, start=None):
         """A readable stream of the source's bytes (read(n) and close()), held to the
-        sources' total deadline and minimum rate."""
+        sources' total deadline and minimum rate; from byte `start` on when given (a
+        chained copy continuing: a Range request, which the source must honour)."""
         current = settings()
         deadline = time.monotonic() + current.source_deadline
+        ranged = {} if start is None else {'Range': 'bytes=%d-' % start}
         if scheme_of(url) == 's3':
             bucket, key = self._s3_location(url)
-            body = self._s3_call('get_object', bucket, key)['Body']
+            body = self._s3_call('get_object', bucket, key, **ranged)['Body']
         else:
-            body = self._http_request('GET', url, deadline, stream=True)
+            body = self._http_request('GET', url, deadline, stream=True, headers=ranged)
+            if start is not None:
+                _require_range(body, start)
         return SourceStream(body, deadline, current.source_min_rate)
 
-    def _http_request(self, method, url, deadline, stream):
+    def _http_request(self, method, url, deadline, stream, headers=None):
         import urllib3
         for _ in range(MAX_REDIRECTS + 1):
             target = self._http_target(url)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SourceNotFound(_NOT_FOUND)
-            response = _send(urllib3, target, method, remaining, stream)
+            response = _send(urllib3, target, method, remaining, stream, headers)
             location = response.headers.get('Location')
             if response.status in REDIRECT_STATUSES and location:
                 _close(response)
@@ -248,10 +252,10 @@ class ExternalSources:
             return response
         raise _refused('more than %d redirects' % MAX_REDIRECTS)
 
-    def _s3_call(self, operation, bucket, key):
+    def _s3_call(self, operation, bucket, key, **params):
         from botocore.exceptions import BotoCoreError, ClientError
         try:
-            return getattr(self.s3, operation)(Bucket=bucket, Key=key)
+            return getattr(self.s3, operation)(Bucket=bucket, Key=key, **params)
         except ClientError as error:
             if error.response['Error']['Code'] in ('404', 'NoSuchKey', 'NoSuchBucket'):
                 raise SourceNotFound(_S3_NOT_FOUND) from error
@@ -260,7 +264,24 @@ class ExternalSources:
             raise SourceUnavailable(str(error)) from error
 
 
-def _send(urllib3, target, method, remaining, stream):
+_CONTENT_RANGE = re.compile(r'bytes (\d+)-\d+/(?:\d+|\*)')
+RANGE_IGNORED = ('The external source does not honour Range requests (it answered %s to '
+                 '"Range: bytes=%d-"): an image this large is copied in several steps, '
+                 'each continuing where the previous one stopped.')
+
+
+def _require_range(response, start):
+    """A ranged GET's answer must be 206 with the bytes from `start` on: a source that
+    sends the whole image again (200) or another range cannot continue a copy."""
+    found = _CONTENT_RANGE.fullmatch(response.headers.get('Content-Range') or '')
+    if response.status != 206 or not found or int(found.group(1)) != start:
+        _close(response)
+        raise SourceUnavailable(RANGE_IGNORED % (
+            response.status if response.status != 206 else
+            '206 with Content-Range %r' % response.headers.get('Content-Range'), start))
+
+
+def _send(urllib3, target, method, remaining, stream, headers=None):
     """One request to the checked address, no retries, no redirects followed."""
     if target.scheme == 'https':
         pool = urllib3.HTTPSConnectionPool(
@@ -271,8 +292,8 @@ def _send(urllib3, target, method, remaining, stream):
     timeout = urllib3.Timeout(connect=min(remaining, CONNECT_TIMEOUT),
                               read=min(remaining, READ_TIMEOUT))
     try:
-        return pool.urlopen(method, target.path, headers={
-            'Host': target.host_header, 'Accept-Encoding': 'identity'},
+        return pool.urlopen(method, target.path, headers=dict(
+            headers or {}, Host=target.host_header, **{'Accept-Encoding': 'identity'}),
             redirect=False, retries=False, assert_same_host=False, timeout=timeout,
             preload_content=not stream, decode_content=False, release_conn=not stream)
     except urllib3.exceptions.HTTPError as error:
