@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from chalicelib.api import common, keystone
 from chalicelib.config import settings
+from chalicelib.domain.ports import BlobStoreError
 from chalicelib.events import copy_image, finalize_bucket_event, reap_abandoned_uploads
 from chalicelib.storage.blobs import ImageBlobStore
 from chalicelib.storage.models import ImageMemberModel, ImageModel
@@ -27,6 +28,7 @@ from tests.conftest import PROJECT_DIR
 from tests.helpers import body_json, create_image, tenant
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
                                     KeystoneStandIn)
+from tests.test_chained_copies import source  # noqa: F401 - a fixture
 from tests.test_external_sources import DATA, source_server  # noqa: F401 - a fixture
 
 A, B = tenant('tenant-a'), tenant('tenant-b')
@@ -37,6 +39,8 @@ FUNCTIONS = {'api_handler': 'APIHandler', 'keystone': 'Keystone',
              'upload_finalizer': 'UploadFinalizer', 'upload_reaper': 'UploadReaper',
              'image_copier': 'ImageCopier'}
 TEST_COPIER = 'glance-v1-test-image_copier'
+TEST_FINALIZER = 'glance-v1-test-upload_finalizer'   # invokes itself for the next step
+MIB = 1 << 20
 ASYNCHRONOUS = ('upload_finalizer', 'image_copier')   # invoked as events: dead-lettered
 TEST_PASSWORD_PARAMETER = '/glance-v1/test/keystone-password'
 
@@ -219,7 +223,8 @@ class _Tour:
         self.tables = {current.images_table: '{GLANCE_IMAGES_TABLE}',
                        current.members_table: '{GLANCE_MEMBERS_TABLE}'}
         self.buckets = {current.image_bucket: '{GLANCE_IMAGE_BUCKET}'}
-        self.functions = {TEST_COPIER: '{GLANCE_COPY_FUNCTION}'}
+        self.functions = {TEST_COPIER: '{GLANCE_COPY_FUNCTION}',
+                          TEST_FINALIZER: '{UPLOAD_FINALIZER}'}
         self.parameters = {TEST_PASSWORD_PARAMETER: '{GLANCE_KEYSTONE_PASSWORD_PARAMETER}'}
         self.needs = collections.defaultdict(set)
         self.invocations = []
@@ -250,14 +255,17 @@ class _Tour:
 
     @contextlib.contextmanager
     def playing(self, function):
-        """A fresh container of `function`: nothing connected or cached yet."""
+        """A fresh container of `function` (named as Lambda names it): nothing connected
+        or cached yet."""
         for model in (ImageModel, ImageMemberModel):
             model._connection = None   # so that its PynamoDB DescribeTable is seen
         common._services.clear()
         keystone._validator.clear()
         self._function = function
         try:
-            yield
+            with mock.patch.dict(os.environ, AWS_LAMBDA_FUNCTION_NAME=_deployed_function_name(
+                    'test', function)):
+                yield
         finally:
             self._function = None
 
@@ -332,9 +340,16 @@ def _operated(stage, function):
 
 
 def _run_invocations(tour):
+    """Each asynchronous invocation, by the function it names: the copier, or the next
+    step of a chained finalization (the finalizer's own)."""
     while tour.invocations:
-        with tour.playing('image_copier'):
-            copy_image(tour.invocations.pop(0))
+        event = tour.invocations.pop(0)
+        if event['job'] == 'finalize':
+            with tour.playing('upload_finalizer'):
+                finalize_bucket_event(event)
+        else:
+            with tour.playing('image_copier'):
+                copy_image(event)
 
 
 def _bucket_event(key):
@@ -342,7 +357,7 @@ def _bucket_event(key):
                          's3': {'object': {'key': key}}}]}
 
 
-def _tour_of_every_feature(client, settings_override, source_server):
+def _tour_of_every_feature(client, settings_override, source_server, source):
     """Every AWS operation each function performs, from a tour of every feature."""
     settings_override(copy_function=TEST_COPIER, inline_download_limit=1000)
     s3 = boto3.client('s3', region_name='us-east-1')
@@ -382,6 +397,37 @@ def _tour_of_every_feature(client, settings_override, source_server):
         with tour.playing('upload_finalizer'):
             assert finalize_bucket_event(_bucket_event('uploads/%s' % queued['id'])) == [
                 ('uploads/%s' % queued['id'], 'active')]
+        # a chained finalization: 6 MiB in steps of 2 MiB, the finalizer invoking itself
+        with tour.playing('api_handler'):
+            _, chained = create_image(client, A)
+            chained_path = '/v1/images/%s/upload' % chained['id']
+            reserved = body_json(client.http.post(chained_path, headers=A, body=json.dumps(
+                {'size': 6 << 20, 'part_size': 5 << 20}).encode()))['upload']
+        for part in reserved['parts']:
+            s3.upload_part(Bucket=bucket, Key='uploads/%s' % chained['id'],
+                           UploadId=reserved['upload_id'], PartNumber=part['part_number'],
+                           Body=b'z' * part['size'])
+        with tour.playing('api_handler'):
+            assert client.http.post(chained_path + '/complete', headers=A).status_code == 202
+        settings_override(step_bytes=2 * MIB)
+        with tour.playing('upload_finalizer'):
+            assert finalize_bucket_event(_bucket_event('uploads/%s' % chained['id'])) == [
+                ('uploads/%s' % chained['id'], 'saving')]
+        assert [e['offset'] for e in tour.invocations] == [2 * MIB]
+        with tour.playing('upload_finalizer'):
+            finalize_bucket_event(tour.invocations.pop(0))
+            # the last step assembles the copy, then fails; delivered again, it hashes
+            # the rest from the copy
+            last, real_delete = tour.invocations.pop(0), ImageBlobStore.delete
+
+            def delete_then_fail(store, key):
+                real_delete(store, key)
+                raise BlobStoreError('answer lost')
+            with mock.patch.object(ImageBlobStore, 'delete', delete_then_fail), \
+                    pytest.raises(BlobStoreError):
+                finalize_bucket_event(last)
+            assert finalize_bucket_event(last) == [(chained['id'], 'active')]
+        settings_override(step_bytes=1 << 30)
         with tour.playing('api_handler'):
             # an aborted single reservation; an abandoned multipart one, for the reaper
             _, single = create_image(client, A)
@@ -405,13 +451,18 @@ def _tour_of_every_feature(client, settings_override, source_server):
                 {'x-glance-api-copy-from': source_server + '/image.raw'},
                 {'x-glance-api-copy-from': source_server + '/image.raw',
                  'x-image-meta-size': str(len(DATA) + 1)},
-                {'x-image-meta-location': source_server + '/image.raw'})]
-        assert len(tour.invocations) == 3
+                {'x-image-meta-location': source_server + '/image.raw'},
+                {'x-glance-api-copy-from': source['url'] + '/image.raw'})]
+        assert len(tour.invocations) == 4
+        settings_override(step_bytes=8 * MIB)   # the last one: a chained copy, 3 steps
         _run_invocations(tour)
+        settings_override(step_bytes=1 << 30)
         with tour.playing('api_handler'):
             statuses = [client.http.request('HEAD', '/v1/images/%s' % i, headers=A)
                         .headers['x-image-meta-status'] for i in created]
-            assert statuses == ['active', 'killed', 'active']
+            assert statuses == ['active', 'killed', 'active', 'active']
+            assert client.http.request('HEAD', '/v1/images/%s' % chained['id'], headers=A) \
+                .headers['x-image-meta-status'] == 'active'
             for image_id in (created[0], created[2]):   # larger than the inline limit
                 assert client.http.get('/v1/images/%s' % image_id,
                                        headers=dict(A, Accept='*/*')).status_code == 302
@@ -431,11 +482,12 @@ def _tour_of_every_feature(client, settings_override, source_server):
 
 
 def test_policies_grant_exactly_what_each_function_does(client, settings_override,
-                                                        source_server):
-    needs = _tour_of_every_feature(client, settings_override, source_server)
+                                                        source_server, source):
+    needs = _tour_of_every_feature(client, settings_override, source_server, source)
     assert set(needs) == set(FUNCTIONS)
     for stage in DEPLOYED_STAGES:
-        env = _stage_env(stage)
+        env = dict(_stage_env(stage), UPLOAD_FINALIZER=_deployed_function_name(
+            stage, 'upload_finalizer'))
         for function in FUNCTIONS:
             expected = {(action, resource.format(**env)) for action, resource in
                         needs[function]}
