@@ -9,6 +9,10 @@ IMAGE_FIELDS = ('id', 'name', 'status', 'size', 'virtual_size', 'disk_format',
                 'container_format', 'checksum', 'min_disk', 'min_ram', 'is_public',
                 'protected', 'owner', 'created_at', 'updated_at', 'deleted_at',
                 'deleted', 'properties')
+# What a record holds besides: never shown (v1 §4).
+HIDDEN_FIELDS = ('location', 'cached_location', 'source_fault', 'sha256', 'pending_upload',
+                 'purge_at', 'member_count')
+RECORD_FIELDS = IMAGE_FIELDS + HIDDEN_FIELDS
 BRIEF_FIELDS = ('id', 'name', 'size', 'disk_format', 'container_format', 'checksum')
 
 # What `x-image-meta-<field>` may name (glance.common.utils.IMAGE_META_HEADERS).

@@ -1,4 +1,130 @@
-"""What the domain expects of storage: the failures adapters report."""
+"""What the domain expects of storage: the interfaces (ports) its adapters implement,
+and the failures they report. storage/ holds the DynamoDB, S3 and HTTP adapters;
+storage/memory.py an in-memory one of each (tests/storage checks both alike)."""
+from __future__ import annotations
+
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, TypedDict
+
+
+class ImageRecord(TypedDict, total=False):
+    """An image as stored: the v1 fields (image_meta.IMAGE_FIELDS) and those never shown."""
+    id: str
+    name: str | None
+    status: str
+    size: int
+    virtual_size: int | None
+    disk_format: str | None
+    container_format: str | None
+    checksum: str | None
+    min_disk: int
+    min_ram: int
+    is_public: bool
+    protected: bool
+    owner: str | None
+    created_at: str
+    updated_at: str
+    deleted_at: str | None
+    deleted: bool
+    properties: dict[str, str | None]
+    location: str | None          # a key in the bucket, or an external URL
+    cached_location: str | None   # the bucket's copy of an external location
+    source_fault: str | None      # why that copy was refused
+    sha256: str | None
+    pending_upload: dict[str, Any] | None
+    purge_at: int | None
+    member_count: int | None
+    _version: int | None
+
+
+class Membership(TypedDict):
+    image_id: str
+    member_id: str
+    can_share: bool
+    created_at: str
+
+
+Change = Callable[[ImageRecord], 'ImageRecord | None']
+
+
+class ImageStore(Protocol):
+    """Image records: every write conditional on the version read."""
+
+    def get(self, image_id: str) -> ImageRecord | None: ...
+
+    def get_many(self, image_ids: Iterable[str]) -> dict[str, ImageRecord]: ...
+
+    def create(self, image: ImageRecord) -> ImageRecord:
+        """ImageExists if the id was ever used."""
+
+    def update(self, image_id: str, change: Change) -> ImageRecord:
+        """Apply `change` to the fresh record until the write holds (ConcurrentUpdate
+        when it never does, ImageMissing); `change` returning None writes nothing."""
+
+    def images_of(self, source: tuple, descending: bool = True, after: str | None = None,
+                  page_size: int | None = None) -> Iterator[ImageRecord]:
+        """('public',), ('owner', tenant), ('name', name), ('all',): listed images in
+        created_key order, strictly after `after`."""
+
+    def changed_since(self, source: tuple, since: str) -> Iterator[ImageRecord]: ...
+
+    def indexes_name(self, name: str) -> bool: ...
+
+    def expired_uploads(self, now: str) -> list[ImageRecord]: ...
+
+
+class MemberStore(Protocol):
+    def get(self, image_id: str, member: str | None) -> Membership | None: ...
+
+    def of_image(self, image_id: str) -> list[Membership]: ...
+
+    def of_member(self, member: str, descending: bool = True, after: str | None = None,
+                  page_size: int | None = None) -> Iterator[Membership]: ...
+
+    def among(self, image_ids: Iterable[str], member: str | None) -> set[str]: ...
+
+    def put(self, image: ImageRecord, member: str, can_share: bool | None = None) -> bool:
+        """True when created; an existing one gets `can_share` if given."""
+
+    def delete(self, image_id: str, member: str) -> bool: ...
+
+    def delete_all(self, image_id: str) -> None: ...
+
+
+class StoredBlob(Protocol):
+    location: str
+    size: int
+    md5: str
+    sha256: str
+
+
+class BlobStore(Protocol):
+    """Image bytes: one object per image, checksums computed while streaming."""
+
+    def key_for(self, image_id: str) -> str: ...
+
+    def upload_key_for(self, image_id: str) -> str: ...
+
+    def put(self, image_id: str, stream: BinaryIO, limit: int) -> StoredBlob:
+        """BlobTooLarge past `limit` bytes (nothing kept), BlobStoreError."""
+
+    def read(self, location: str) -> bytes: ...
+
+    def delete(self, location: str) -> None: ...
+
+    def size_of(self, key: str) -> int | None: ...
+
+    def presign_get(self, location: str, expiry: int) -> str: ...
+
+
+class SourceReader(Protocol):
+    """External sources (locations, copy-from URLs): checked before anything is read."""
+
+    def check(self, url: str) -> None:
+        """SourceRefused for a URL the service must not read."""
+
+    def size_of(self, url: str) -> int | None: ...
+
+    def open(self, url: str, start: int | None = None) -> BinaryIO: ...
 
 
 class ImageExists(Exception):

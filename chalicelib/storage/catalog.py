@@ -10,14 +10,13 @@ import time
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from chalicelib.domain.image_meta import IMAGE_FIELDS, created_key, is_listed_by_default
+from chalicelib.domain.image_meta import RECORD_FIELDS, created_key, is_listed_by_default
 from chalicelib.domain.ports import ConcurrentUpdate, ImageExists, ImageMissing
 from chalicelib.storage.dynamo import is_condition_failure, reporting_unavailable
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION, ImageModel,
                                        audience, bind_tables, name_key)
 
-_STORED_FIELDS = IMAGE_FIELDS + ('location', 'cached_location', 'source_fault', 'sha256',
-                                  'pending_upload', 'purge_at', 'member_count')
+_STORED_FIELDS = RECORD_FIELDS
 PENDING_PARTITION = 'upload'
 
 
