@@ -212,7 +212,7 @@ class KeystoneValidator:
         return self._password
 
 
-_validator = []
+_validator: list[KeystoneValidator] = []
 
 
 def validator():

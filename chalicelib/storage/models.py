@@ -135,7 +135,7 @@ class ImageModel(Model):
     updated_at = UnicodeAttribute()
     deleted_at = UnicodeAttribute(null=True)
     deleted = BooleanAttribute(default=False)
-    properties = MapAttribute(default=dict)
+    properties: MapAttribute = MapAttribute(default=dict)
     # Never shown (v1 §4): where the bytes are, and their SHA-256.
     location = UnicodeAttribute(null=True)
     sha256 = UnicodeAttribute(null=True)
@@ -144,7 +144,7 @@ class ImageModel(Model):
     purge_at = NumberAttribute(null=True)   # DynamoDB TTL: when a deleted record may go
     member_count = NumberAttribute(null=True)  # holds the member quota under races
     # A presigned upload in progress: mode, upload_id, size, checksum, expires_at...
-    pending_upload = MapAttribute(null=True)
+    pending_upload: MapAttribute = MapAttribute(null=True)
     # Index keys, derived from the fields above on every write.
     public_listed = UnicodeAttribute(null=True)
     owner_listed = UnicodeAttribute(null=True)
