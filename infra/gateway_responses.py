@@ -29,12 +29,9 @@ from stage import stage_environment  # noqa: E402
 
 
 def _errors():
-    """{response type: the GlanceError the app would answer}, for the current settings."""
+    """{response type: the error the app would answer}, for the current settings."""
     from chalicelib.api import common
-    from chalicelib.domain.errors import ServiceUnavailable, Unauthorized
-    unauthorized = Unauthorized(common.UNAUTHORIZED, headers=common._authenticate_header())
-    unavailable = ServiceUnavailable(common.IDENTITY_UNAVAILABLE,
-                                     headers={'Retry-After': common.IDENTITY_RETRY_AFTER})
+    unauthorized, unavailable = common.not_authenticated(), common.identity_unavailable()
     # a Deny means the token was refused: keystonemiddleware's 401, not a 403
     return {'UNAUTHORIZED': unauthorized, 'ACCESS_DENIED': unauthorized,
             'AUTHORIZER_FAILURE': unavailable, 'AUTHORIZER_CONFIGURATION_ERROR': unavailable}

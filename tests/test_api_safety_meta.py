@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.api import common, wire
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import Invalid
 from tests.helpers import (body_json, create_image, error_text, get_header, head,
                            stored_image_ids, stored_object_keys, tenant, update_image)
 from tests.test_gateway_events import LambdaContext, proxy_event
@@ -31,7 +31,7 @@ SPOOFING = {'Host': 'evil.example', 'X-Forwarded-Proto': 'javascript'}
 
 
 def _refusal(headers):
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(Invalid) as refused:
         im.validate_image_meta(wire.image_meta_from_headers(headers),
                                _Formats())
     return refused.value.message
@@ -85,7 +85,7 @@ def test_record_size_at_and_past_the_limit():
     at_limit = _image(properties={'p': 'v' * room})
     assert im.user_metadata_size(at_limit) == im.USER_METADATA_MAX
     im.check_record_size(at_limit)
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(Invalid) as refused:
         im.check_record_size(_image(properties={'p': 'v' * (room + 1)}))
     assert refused.value.message == ('Image metadata too large: 262145 bytes of names and '
                                      'values, the limit is 262144.')

@@ -3,7 +3,7 @@ import threading
 
 from chalicelib.api.common import member_service
 from chalicelib.domain.context import from_identity
-from chalicelib.domain.errors import RequestEntityTooLarge
+from chalicelib.domain.errors import TooLarge
 from chalicelib.storage.models import ImageMemberModel
 from tests.helpers import create_image, tenant
 
@@ -22,7 +22,7 @@ def test_concurrent_member_adds_stop_at_the_quota(client, settings_override,
         try:
             member_service().add_member(owner, image['id'], 'tenant-%02d' % n)
             outcome = 'added'
-        except RequestEntityTooLarge:
+        except TooLarge:
             outcome = 'over quota'
         with lock:
             outcomes.append(outcome)

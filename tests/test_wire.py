@@ -5,7 +5,8 @@ import pytest
 
 from chalicelib.api import wire
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import BadRequest, MethodNotAllowed, NotFound
+from chalicelib.api.errors import http_error, method_not_allowed
+from chalicelib.domain.errors import Invalid, NotFound
 
 
 def parse(**headers):
@@ -17,9 +18,9 @@ def parse_raw(headers):
 
 
 def bad_request(headers):
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(Invalid) as caught:
         wire.image_meta_from_headers(headers)
-    assert caught.value.code == 400
+    assert http_error(caught.value).code == 400
     return caught.value.message
 
 
@@ -296,7 +297,7 @@ def test_error_plain_text_by_default(accept):
 
 
 def test_error_plain_text_body_shape():
-    response = _error(None, error=BadRequest("Invalid disk format 'foo' for image."))
+    response = _error(None, error=Invalid("Invalid disk format 'foo' for image."))
     assert response.status_code == 400
     assert response.body == "400 Bad Request\n\nInvalid disk format 'foo' for image.\n\n   "
 
@@ -325,7 +326,7 @@ def test_error_html_for_any_and_html(accept):
 
 
 def test_error_html_escapes_markup():
-    response = _error('text/html', error=BadRequest('Image name <b>bad</b>'))
+    response = _error('text/html', error=Invalid('Image name <b>bad</b>'))
     assert '<b>' not in response.body
     assert '&lt;b&gt;bad&lt;/b&gt;' in response.body
 
@@ -376,14 +377,14 @@ def test_head_errors_have_an_empty_body(accept):
 
 
 def test_error_headers_are_kept():
-    response = _error(None, error=MethodNotAllowed('POST', 'GET, HEAD, PUT, DELETE'))
+    response = _error(None, error=method_not_allowed('POST', 'GET, HEAD, PUT, DELETE'))
     assert response.status_code == 405
     assert response.headers['Allow'] == 'GET, HEAD, PUT, DELETE'
     assert '405 Method Not Allowed' in response.body
 
 
 def test_error_title_in_json_for_bad_request():
-    response = _error('application/json', error=BadRequest('Bad header: x-image-meta-foo'))
+    response = _error('application/json', error=Invalid('Bad header: x-image-meta-foo'))
     document = json.loads(response.body)
     assert document['code'] == '400 Bad Request'
     assert document['title'] == 'Bad Request'

@@ -11,9 +11,8 @@ import uuid
 from chalicelib.api import negotiation, wire
 from chalicelib.config import settings
 from chalicelib.domain import context as ctx
-from chalicelib.domain.errors import (GlanceError, MethodNotAllowed, NotFound,
-                                      RequestHeaderFieldsTooLarge, ServiceUnavailable,
-                                      Unauthorized)
+from chalicelib.api.errors import HttpError, internal_error, method_not_allowed
+from chalicelib.domain.errors import DomainError, NotFound, Unavailable
 from chalicelib.domain.images import ImageData, ImageService
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.uploads import UploadService
@@ -121,16 +120,24 @@ def request_context(request):
         status, tenant = verified.get('identity_status'), verified.get('tenant')
         user, roles = verified.get('user'), verified.get('roles') or ''
         if status == 'Unavailable':   # Keystone could not be asked: not the client's fault
-            raise ServiceUnavailable(IDENTITY_UNAVAILABLE,
-                                     headers={'Retry-After': IDENTITY_RETRY_AFTER})
+            raise identity_unavailable()
     else:
         headers = request.headers
         status = headers.get('x-identity-status')
         tenant = headers.get('x-project-id') or headers.get('x-tenant-id')
         user, roles = headers.get('x-user-id'), headers.get('x-roles') or ''
     if status != 'Confirmed':
-        raise Unauthorized(UNAUTHORIZED, headers=_authenticate_header())
+        raise not_authenticated()
     return ctx.from_identity(tenant, user, roles.split(','))
+
+
+def not_authenticated():
+    """keystonemiddleware's 401, naming the Keystone to get a token from."""
+    return HttpError(401, UNAUTHORIZED, _authenticate_header())
+
+
+def identity_unavailable():
+    return HttpError(503, IDENTITY_UNAVAILABLE, {'Retry-After': IDENTITY_RETRY_AFTER})
 
 
 IDENTITY_UNAVAILABLE = 'The identity service is unavailable; try again later.'
@@ -154,7 +161,7 @@ def request_id(request):
     if not sent:
         return 'req-%s' % uuid.uuid4()
     if len(sent) > MAX_REQUEST_ID_LENGTH:
-        raise RequestHeaderFieldsTooLarge('Request ID is too long')
+        raise HttpError(431, 'Request ID is too long')
     return sent if sent.startswith('req-') else 'req-' + sent
 
 
@@ -230,23 +237,23 @@ def respond(request, view, **kwargs):
     try:
         context = request_context(request)
         rid = request_id(request)
-    except GlanceError as error:  # before the context middleware: no request id
+    except HttpError as error:  # before the context middleware: no request id
         return wire.error_response(error, accept, request.method)
     try:
         if negotiation.resource_is_missing(request):
             raise NotFound('The resource could not be found.')
         response = view(request, context, **kwargs)
-    except GlanceError as error:
+    except (DomainError, HttpError) as error:
         response = wire.error_response(error, accept, request.method)
     except (CatalogUnavailable, BlobStoreError) as error:  # the request may be retried
         LOG.warning('%s %s: %s', request.method, request.path, error)
-        response = wire.error_response(ServiceUnavailable(
+        response = wire.error_response(Unavailable(
             'The image %s is unavailable; try again later.'
             % ('catalog' if isinstance(error, CatalogUnavailable) else 'store')),
             accept, request.method)
     except Exception:  # noqa: BLE001 - the client gets Glance's 500, we get the trace
         LOG.exception('unexpected error in %s %s', request.method, request.path)
-        response = wire.error_response(GlanceError(), accept, request.method)
+        response = wire.error_response(internal_error(), accept, request.method)
     response.headers['x-openstack-request-id'] = rid
     return response
 
@@ -257,7 +264,7 @@ def not_allowed(blueprint, path, allowed, allow_header=None, authorizer=None):
     header = allow_header if allow_header is not None else ', '.join(allowed)
 
     def refuse(request, context, **kwargs):
-        raise MethodNotAllowed(request.method, header)
+        raise method_not_allowed(request.method, header)
     refuse.__name__ = 'not_allowed_' + path.strip('/').replace('/', '_').replace('{', '') \
         .replace('}', '')
     v1_view(blueprint, path, others, authorizer)(refuse)

@@ -10,14 +10,13 @@ Two of chalice's own answers are not Glance's, so they are replaced here:
 - chalice's errors (`{"Code": ..., "Message": ...}`) and unexpected exceptions are
   rendered in the reference's error format, chosen by Accept like every other error.
 """
-import http
 import logging
 
 from chalice import Chalice, Response
 from chalice.app import RestAPIEventHandler
 
 from chalicelib.api import wire
-from chalicelib.domain.errors import GlanceError
+from chalicelib.api.errors import HttpError, internal_error
 
 LOG = logging.getLogger(__name__)
 
@@ -53,12 +52,10 @@ def glance_errors(request, get_response):
         response = get_response(request)
     except Exception:  # noqa: BLE001 - the client gets Glance's 500, we get the trace
         LOG.exception('unexpected error in %s', method)
-        return wire.error_response(GlanceError(), accept, method)
+        return wire.error_response(internal_error(), accept, method)
     if not isinstance(response, Response) or not _is_chalice_error(response):
         return response
-    error = GlanceError(response.body['Message'], headers={
+    error = HttpError(response.status_code, response.body['Message'], {
         name: value for name, value in response.headers.items()
         if name.lower() != 'content-type'})
-    error.code = response.status_code
-    error.title = http.HTTPStatus(response.status_code).phrase
     return wire.error_response(error, accept, method)

@@ -4,7 +4,7 @@ from chalice import Response
 from chalicelib.api import wire
 from chalicelib.api.common import (blueprint_of, image_data, image_service,
                                    public_base_url, query_params)
-from chalicelib.domain.errors import MethodNotAllowed
+from chalicelib.api.errors import method_not_allowed
 
 COPY_FROM_HEADER = 'x-glance-api-copy-from'
 PURGE_PROPS_HEADER = 'x-glance-registry-purge-props'
@@ -77,7 +77,7 @@ def reactivate(request, context, image_id):
 
 
 def detail_head(request, context):
-    raise MethodNotAllowed(request.method, 'GET')  # HEAD has no route: Allow says GET
+    raise method_not_allowed(request.method, 'GET')  # HEAD has no route: Allow says GET
 
 
 def root_index(request, context):

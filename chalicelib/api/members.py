@@ -5,16 +5,17 @@ from chalice import Response
 
 from chalicelib.api import wire
 from chalicelib.api.common import ALL_METHODS, blueprint_of, member_service
-from chalicelib.domain.errors import BadRequest, MethodNotAllowed
+from chalicelib.api.errors import method_not_allowed
+from chalicelib.domain.errors import Invalid
 
 
 def _json_body(request):
     try:
         document = json.loads(request.raw_body or b'')
     except ValueError:
-        raise BadRequest('Malformed JSON in request body.') from None
+        raise Invalid('Malformed JSON in request body.') from None
     if not isinstance(document, (dict, list)):
-        raise BadRequest('Malformed JSON in request body.')
+        raise Invalid('Malformed JSON in request body.')
     return document
 
 
@@ -33,16 +34,16 @@ def index(request, context, image_id):
 
 def replace_all(request, context, image_id):
     if not request.raw_body:
-        raise BadRequest('A JSON body {"memberships": [...]} is required.')
+        raise Invalid('A JSON body {"memberships": [...]} is required.')
     document = _json_body(request)
     entries = document['memberships'] if isinstance(document, dict) and \
         'memberships' in document else [document] if isinstance(document, dict) else document
     if not isinstance(entries, list):
-        raise BadRequest('Invalid membership association: memberships must be a list')
+        raise Invalid('Invalid membership association: memberships must be a list')
     memberships = []
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get('member_id'), str):
-            raise BadRequest("Invalid membership association: 'member_id'")
+            raise Invalid("Invalid membership association: 'member_id'")
         memberships.append((entry['member_id'], _can_share(entry)))
     member_service().replace_members(context, image_id, memberships)
     return Response(body='', status_code=204)
@@ -64,7 +65,7 @@ def remove(request, context, image_id, member):
 
 
 def show(request, context, image_id, member):
-    raise MethodNotAllowed(request.method, None)  # v1 has no "show member"
+    raise method_not_allowed(request.method, None)  # v1 has no "show member"
 
 
 def shared_images(request, context, member):

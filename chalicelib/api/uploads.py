@@ -7,20 +7,20 @@ from chalice import Response
 
 from chalicelib.api import wire
 from chalicelib.api.common import blueprint_of, query_params, upload_service
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import Invalid
 
 
 def _json_object(request, required=True):
     if not request.raw_body:
         if required:
-            raise BadRequest('A JSON object body is required.')
+            raise Invalid('A JSON object body is required.')
         return {}
     try:
         document = json.loads(request.raw_body)
     except ValueError:
-        raise BadRequest('Malformed JSON in request body.') from None
+        raise Invalid('Malformed JSON in request body.') from None
     if not isinstance(document, dict):
-        raise BadRequest('The request body must be a JSON object.')
+        raise Invalid('The request body must be a JSON object.')
     return document
 
 
@@ -41,7 +41,7 @@ def _part_marker(request):
     if value is None:
         return 0
     if not re.fullmatch('[0-9]+', value):
-        raise BadRequest('part_marker param must be a non-negative integer')
+        raise Invalid('part_marker param must be a non-negative integer')
     digits = value.lstrip('0')
     # a longer number is out of range all the same (and int() refuses 4300 digits)
     return int(digits or 0) if len(digits) <= 5 else MAX_PART_NUMBER
@@ -86,7 +86,7 @@ def complete(request, context, image_id):
         checked = [_part(entry) for entry in parts] if isinstance(parts, list) else [None]
         numbers = [part['part_number'] for part in checked if part is not None]
         if None in checked or len(set(numbers)) != len(numbers):
-            raise BadRequest('parts must be a list of {"part_number": 1..%d, "etag": str}, '
+            raise Invalid('parts must be a list of {"part_number": 1..%d, "etag": str}, '
                              'each part once' % MAX_PART_NUMBER)
         parts = checked
     image = upload_service().complete(context, image_id, parts)

@@ -11,7 +11,8 @@ from chalice import Blueprint, Response
 
 from chalicelib.api import negotiation, wire
 from chalicelib.api.common import ALL_METHODS, public_base_url, request_id, respond
-from chalicelib.domain.errors import GlanceError, MethodNotAllowed, NotFound
+from chalicelib.api.errors import HttpError, method_not_allowed
+from chalicelib.domain.errors import NotFound
 
 V1_PREFIXES = negotiation.V1_VERSIONS
 OPENAPI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openapi.json')
@@ -75,7 +76,7 @@ def versions_blueprint():
         request = blueprint.current_request
         if request.method not in OPENAPI_METHODS:
             return wire.error_response(
-                MethodNotAllowed(request.method, ', '.join(OPENAPI_METHODS)),
+                method_not_allowed(request.method, ', '.join(OPENAPI_METHODS)),
                 request.headers.get('accept'), request.method)
         return wire.json_response(openapi_document(request))
 
@@ -93,7 +94,7 @@ def versions_blueprint():
             return _versions(request, 300)
         try:  # inside v1, so through the context middleware: a request id
             headers = {'x-openstack-request-id': request_id(request)}
-        except GlanceError as error:
+        except HttpError as error:
             return wire.error_response(error, request.headers.get('accept'), request.method)
         response = wire.error_response(NotFound('The resource could not be found.'),
                                        request.headers.get('accept'), request.method)

@@ -8,8 +8,9 @@ import json
 
 from chalice import Response
 
+from chalicelib.api.errors import http_error
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import Invalid
 
 META_PREFIX = 'x-image-meta-'
 PROPERTY_PREFIX = 'x-image-meta-property-'
@@ -37,14 +38,14 @@ def image_meta_from_headers(headers):
         if name.startswith(PROPERTY_PREFIX):
             key = name[len(PROPERTY_PREFIX):].replace('-', '_')
             if not key:  # a nameless property: nothing could address it (or store it)
-                raise BadRequest('Bad header: %s' % name)
+                raise Invalid('Bad header: %s' % name)
             im.check_property_name(key)
             im.check_header_value(name, value)
             properties[key] = value
             continue
         field = name[len(META_PREFIX):].replace('-', '_')
         if field not in im.ACCEPTED_META_FIELDS:
-            raise BadRequest('Bad header: %s' % name)
+            raise Invalid('Bad header: %s' % name)
         im.check_header_value(name, value)
         meta[field] = _parse_field(field, value)
     if properties:
@@ -61,10 +62,10 @@ def _parse_field(field, value):
         try:
             number = int(value)
         except ValueError:
-            raise BadRequest("Invalid value '%s' for parameter '%s': Cannot convert image "
+            raise Invalid("Invalid value '%s' for parameter '%s': Cannot convert image "
                              "%s '%s' to an integer." % (value, field, field, value)) from None
         if number < 0:
-            raise BadRequest("Invalid value '%s' for parameter '%s': Cannot be a negative "
+            raise Invalid("Invalid value '%s' for parameter '%s': Cannot be a negative "
                              "value." % (value, field))
         return number
     return value
@@ -148,7 +149,8 @@ def _media_range_matches(mask, offer):
 
 
 def error_response(error, accept, method):
-    """A Glance error rendered as webob 1.7 does, chosen by the Accept header."""
+    """A domain or HTTP error rendered as webob 1.7 does, chosen by the Accept header."""
+    error = http_error(error)
     status = '%d %s' % (error.code, error.title)
     match = best_match(accept or '', ('text/html', 'application/json'))
     if method == 'HEAD':

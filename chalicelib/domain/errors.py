@@ -1,60 +1,51 @@
-"""Glance errors, one class per HTTP status the v1 API answers with."""
+"""What went wrong, in the domain's terms. The API maps each to an HTTP status, its
+headers and wording (chalicelib/api/errors.py); nothing here knows about HTTP."""
 
 
-class GlanceError(Exception):
-    code = 500
-    title = 'Internal Server Error'
+class DomainError(Exception):
+    """A request the rules refuse; `message` says why, in the reference's words."""
 
-    def __init__(self, message='The server has either erred or is incapable of '
-                               'performing the requested operation.', headers=None):
+    def __init__(self, message):
         super().__init__(message)
         self.message = message
-        self.headers = dict(headers or {})
 
 
-class BadRequest(GlanceError):
-    code, title = 400, 'Bad Request'
+class Invalid(DomainError):
+    """The request is malformed or breaks a rule of the input."""
 
 
-class Unauthorized(GlanceError):
-    code, title = 401, 'Unauthorized'
+class NotAuthenticated(DomainError):
+    """Nobody the service can name is calling."""
 
 
-class Forbidden(GlanceError):
-    code, title = 403, 'Forbidden'
+class Forbidden(DomainError):
+    """The caller may not do this to this image."""
 
 
-class NotFound(GlanceError):
-    code, title = 404, 'Not Found'
+class NotFound(DomainError):
+    """No such image, membership or data, as far as the caller may know."""
 
 
-class MethodNotAllowed(GlanceError):
-    code, title = 405, 'Method Not Allowed'
-
-    def __init__(self, method, allow):
-        super().__init__('The method %s is not allowed for this resource.' % method,
-                         headers={'Allow': allow} if allow else None)
+class Conflict(DomainError):
+    """The image is not in a state that allows it (or another request holds it)."""
 
 
-class Conflict(GlanceError):
-    code, title = 409, 'Conflict'
+class Changed(DomainError):
+    """The image changed under the request (deleted during an upload)."""
 
 
-class PreconditionFailed(GlanceError):
-    code, title = 412, 'Precondition Failed'
+class TooLarge(DomainError):
+    """Past a size, count or quota limit."""
 
 
-class RequestEntityTooLarge(GlanceError):
-    code, title = 413, 'Request Entity Too Large'
+class SourceFailed(DomainError):
+    """An external source gave bytes that cannot be the image's, or none in time."""
 
 
-class RequestHeaderFieldsTooLarge(GlanceError):
-    code, title = 431, 'Request Header Fields Too Large'
+class Unavailable(DomainError):
+    """A store or service the request needs is unavailable; `retry_after` (seconds),
+    when given, says when to try again."""
 
-
-class BadGateway(GlanceError):
-    code, title = 502, 'Bad Gateway'
-
-
-class ServiceUnavailable(GlanceError):
-    code, title = 503, 'Service Unavailable'
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.retry_after = retry_after

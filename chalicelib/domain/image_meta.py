@@ -2,7 +2,7 @@
 import datetime
 import re
 
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import Invalid
 
 # Fields shown by v1, in the order of v1 §4.
 IMAGE_FIELDS = ('id', 'name', 'status', 'size', 'virtual_size', 'disk_format',
@@ -95,29 +95,29 @@ def validate_image_meta(meta, settings):
     """
     name = meta.get('name')
     if name is not None and len(name) > NAME_MAX:
-        raise BadRequest('Image name too long: %d' % len(name))
+        raise Invalid('Image name too long: %d' % len(name))
     if 'disk_format' in meta and meta['disk_format'] not in settings.disk_formats:
-        raise BadRequest("Invalid disk format '%s' for image." % meta['disk_format'])
+        raise Invalid("Invalid disk format '%s' for image." % meta['disk_format'])
     if ('container_format' in meta
             and meta['container_format'] not in settings.container_formats):
-        raise BadRequest("Invalid container format '%s' for image."
+        raise Invalid("Invalid container format '%s' for image."
                          % meta['container_format'])
     _pair_amazon_formats(meta)
     checksum = meta.get('checksum')
     if checksum is not None and len(checksum) > 32:
-        raise BadRequest("Invalid checksum '%s': can't exceed 32 characters" % checksum)
+        raise Invalid("Invalid checksum '%s': can't exceed 32 characters" % checksum)
     for field in TIME_FIELDS:
         if meta.get(field) and parse_isotime(meta[field]) is None:
-            raise BadRequest('Invalid time format for %s.' % field)
+            raise Invalid('Invalid time format for %s.' % field)
     for field, limit in [(f, INT32_MAX) for f in INT32_FIELDS] + [('virtual_size', INT64_MAX)]:
         if (meta.get(field) or 0) > limit:
-            raise BadRequest("Invalid value for image: '%s' value out of range, "
+            raise Invalid("Invalid value for image: '%s' value out of range, "
                              "must not exceed %d." % (field, limit))
     if (meta.get('size') or 0) > INT64_MAX:  # what the size cap says (v1 §8)
-        raise BadRequest('Denying attempt to upload image larger than %d bytes.'
+        raise Invalid('Denying attempt to upload image larger than %d bytes.'
                          % settings.image_size_cap)
     if 'store' in meta and meta['store'] not in STORES:
-        raise BadRequest('Required store %s is invalid' % meta['store'])
+        raise Invalid('Required store %s is invalid' % meta['store'])
     return meta
 
 
@@ -134,17 +134,17 @@ def check_header_value(header, value):
         return
     character = control_character(value)
     if character is not None:
-        raise BadRequest('Invalid value for header %s: control character %r is not '
+        raise Invalid('Invalid value for header %s: control character %r is not '
                          'allowed.' % (header, character))
     size = _utf8_size(value)
     if size > META_VALUE_MAX:
-        raise BadRequest('Invalid value for header %s: %d bytes, the limit is %d.'
+        raise Invalid('Invalid value for header %s: %d bytes, the limit is %d.'
                          % (header, size, META_VALUE_MAX))
 
 
 def check_property_name(name):
     if len(name) > PROPERTY_NAME_MAX:
-        raise BadRequest('Image property name too long: %d characters, the limit is %d.'
+        raise Invalid('Image property name too long: %d characters, the limit is %d.'
                          % (len(name), PROPERTY_NAME_MAX))
 
 
@@ -160,7 +160,7 @@ def check_record_size(image):
     """The record as it will be stored (create, or an update's merged properties)."""
     size = user_metadata_size(image)
     if size > USER_METADATA_MAX:
-        raise BadRequest('Image metadata too large: %d bytes of names and values, the '
+        raise Invalid('Image metadata too large: %d bytes of names and values, the '
                          'limit is %d.' % (size, USER_METADATA_MAX))
 
 
@@ -172,7 +172,7 @@ def check_owner(owner):
     """An owner the catalog can hold: the reference's column is 255 characters, and the
     owner keys an index, where DynamoDB refuses more than 2048 bytes."""
     if owner is not None and len(owner) > OWNER_MAX:
-        raise BadRequest('Owner too long: %d' % len(owner))
+        raise Invalid('Owner too long: %d' % len(owner))
 
 
 def _pair_amazon_formats(meta):
@@ -182,14 +182,14 @@ def _pair_amazon_formats(meta):
     elif container in AMAZON_FORMATS and 'disk_format' not in meta:
         meta['disk_format'] = container
     elif (disk in AMAZON_FORMATS or container in AMAZON_FORMATS) and disk != container:
-        raise BadRequest("Invalid mix of disk and container formats. When setting a "
+        raise Invalid("Invalid mix of disk and container formats. When setting a "
                          "disk or container format to one of 'aki', 'ari', or 'ami', "
                          "the container and disk formats must match.")
 
 
 def validate_new_id(image_id):
     if not is_uuid_like(image_id):
-        raise BadRequest('Failed to reserve image. Got error: 400 Bad Request: '
+        raise Invalid('Failed to reserve image. Got error: 400 Bad Request: '
                          'Invalid image id format')
 
 

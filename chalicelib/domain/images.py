@@ -13,9 +13,9 @@ import uuid
 
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import (BadGateway, BadRequest, Conflict, Forbidden,
-                                      NotFound, PreconditionFailed, RequestEntityTooLarge,
-                                      ServiceUnavailable)
+from chalicelib.domain.errors import (SourceFailed, Invalid, Conflict, Forbidden,
+                                      NotFound, Changed, TooLarge,
+                                      Unavailable)
 from chalicelib.domain.listing import parse_list_params, select_page
 from chalicelib.domain.steps import (HashedBlob, ResumableChecksums, SourceChanged,
                                      StepBudget, copy_stream, part_size_for)
@@ -131,11 +131,11 @@ class ImageService:
         try:
             if location is None:  # an external location, not (yet) copied in
                 if image.get('source_fault'):
-                    raise BadGateway(image['source_fault'])
+                    raise SourceFailed(image['source_fault'])
                 if image['size'] > limit:
-                    raise ServiceUnavailable(
+                    raise Unavailable(
                         'The image data is still being copied into the image store; '
-                        'retry shortly.', headers={'Retry-After': '30'})
+                        'retry shortly.', retry_after=30)
                 return image, self._read_external(image), None
             if image['size'] > limit:
                 return image, None, self.blobs.presign_get(location, settings().presign_expiry)
@@ -143,7 +143,7 @@ class ImageService:
         except (BlobMissing, SourceNotFound):
             raise NotFound('Image %s has no data in the store' % image_id) from None
         except BlobStoreError:
-            raise ServiceUnavailable('The image store is unavailable.') from None
+            raise Unavailable('The image store is unavailable.') from None
 
     def _read_external(self, image):
         """The bytes of a small external location, served only if they are exactly
@@ -151,18 +151,18 @@ class ImageService:
         try:
             stream = self.sources.open(image['location'])
         except SourceRefused as error:
-            raise BadGateway(str(error)) from None
+            raise SourceFailed(str(error)) from None
         except SourceUnavailable:
-            raise ServiceUnavailable('The external source could not be read.') from None
+            raise Unavailable('The external source could not be read.') from None
         try:
             data = stream.read(image['size'] + 1)
         except SourceUnavailable as error:
-            raise BadGateway(str(error)) from None
+            raise SourceFailed(str(error)) from None
         finally:
             stream.close()
         fault = integrity_fault(image, len(data), hashlib.md5(data).hexdigest())
         if fault:
-            raise BadGateway(fault)
+            raise SourceFailed(fault)
         return data
 
     def index(self, context, params):
@@ -176,7 +176,7 @@ class ImageService:
                                              deleted_too=query.changes_since is not None)
             if marker_image is None or (marker_image['deleted']
                                         and query.changes_since is None):
-                raise BadRequest('Invalid marker. Image could not be found.')
+                raise Invalid('Invalid marker. Image could not be found.')
         return select_page(self.catalog, self.memberships, context, query, marker_image)
 
     # -- create -----------------------------------------------------------------
@@ -218,7 +218,7 @@ class ImageService:
                 raise Conflict('Cannot upload to an unqueued image')
         source = self._external_source(context, meta, copy_from, data)
         if source is not None and image['status'] != im.QUEUED:
-            raise BadRequest('Attempted to update Location field for an image not in '
+            raise Invalid('Attempted to update Location field for an image not in '
                              'queued status.')
         new_properties = meta.get('properties') or {}
         kept = 0 if purge_props else len(set(image['properties']) - set(new_properties))
@@ -313,7 +313,7 @@ class ImageService:
                 self.change(image_id, lambda current_image: dict(  # and no TTL expiry
                     current_image, status=image['status'], deleted=False, deleted_at=None,
                     purge_at=None))
-                raise ServiceUnavailable('The image store is unavailable; '
+                raise Unavailable('The image store is unavailable; '
                                          'the image was not deleted.') from None
         try:
             self.memberships.delete_all(image_id)
@@ -345,9 +345,9 @@ class ImageService:
     @staticmethod
     def _require_formats(image):
         if image['disk_format'] is None:
-            raise BadRequest('Disk format is not specified.')
+            raise Invalid('Disk format is not specified.')
         if image['container_format'] is None:
-            raise BadRequest('Container format is not specified.')
+            raise Invalid('Container format is not specified.')
 
     def _upload(self, image, data):
         image_id = image['id']
@@ -356,7 +356,7 @@ class ImageService:
         self._require_formats(image)
         if data.media_type != OCTET_STREAM:
             self.kill(image_id)
-            raise BadRequest('Content-Type must be %s' % OCTET_STREAM)
+            raise Invalid('Content-Type must be %s' % OCTET_STREAM)
         declared = image['size'] or None
         inline_limit = settings().inline_upload_limit
         if (data.length or 0) > inline_limit:
@@ -390,12 +390,12 @@ class ImageService:
                 raise self._inline_too_large(image_id, inline_limit) from None
             if remaining is not None and remaining < cap:
                 raise self._quota_exceeded(error.args[0], remaining) from None
-            raise RequestEntityTooLarge(
+            raise TooLarge(
                 'Denying attempt to upload image larger than %d bytes.' % cap) from None
         except BlobStoreError:
             self.kill(image_id)
             self._discard(self.blobs.key_for(image_id))  # in case it was stored all the same
-            raise ServiceUnavailable('The image store is unavailable.') from None
+            raise Unavailable('The image store is unavailable.') from None
         mismatch = None
         if declared is not None and declared != blob.size:
             mismatch = 'Supplied size (%d) and size generated from uploaded image (%d)' % (
@@ -406,16 +406,16 @@ class ImageService:
         if mismatch:
             self._discard(blob.location)
             self.kill(image_id)
-            raise BadRequest("%s did not match. Setting image status to 'killed'." % mismatch)
+            raise Invalid("%s did not match. Setting image status to 'killed'." % mismatch)
 
         def activate(current_image):
             if current_image['status'] != im.SAVING:
-                raise PreconditionFailed('Image %s was deleted during the upload.' % image_id)
+                raise Changed('Image %s was deleted during the upload.' % image_id)
             return activated(current_image, blob)
 
         try:
             return self.change(image_id, activate)
-        except PreconditionFailed:
+        except Changed:
             self._discard(blob.location)
             raise
         except CatalogUnavailable:
@@ -501,13 +501,13 @@ class ImageService:
         cap = settings().image_size_cap
         size = data.length if data is not None and data.length is not None else meta.get('size')
         if size is not None and size > cap:
-            raise BadRequest('Denying attempt to upload image larger than %d bytes.' % cap)
+            raise Invalid('Denying attempt to upload image larger than %d bytes.' % cap)
 
     @staticmethod
     def _check_property_quota(count):
         quota = settings().image_property_quota
         if 0 <= quota < count:
-            raise RequestEntityTooLarge(
+            raise TooLarge(
                 'The limit has been exceeded on the number of allowed image properties. '
                 'Attempted: %d, Maximum: %d' % (count, quota))
 
@@ -517,15 +517,15 @@ class ImageService:
         if 'location' not in meta and copy_from is None:
             return None
         if data is not None or ('location' in meta and copy_from is not None):
-            raise BadRequest("It's invalid to provide multiple image sources.")
+            raise Invalid("It's invalid to provide multiple image sources.")
         if 'location' in meta:
             self.policy.enforce(context, 'set_image_location')
         kind = 'location' if 'location' in meta else 'copy_from'
         url = meta.get('location') if kind == 'location' else copy_from
         if not url:
-            raise BadRequest('External source should not be empty')
+            raise Invalid('External source should not be empty')
         if urllib.parse.urlsplit(url).scheme.lower() not in im.EXTERNAL_SCHEMES:
-            raise BadRequest("External sources are not supported: '%s'" % url)
+            raise Invalid("External sources are not supported: '%s'" % url)
         return kind, url
 
     def _source_size(self, source, meta):
@@ -540,11 +540,11 @@ class ImageService:
                 return None
             return self.sources.size_of(url)
         except SourceRefused as error:
-            raise BadRequest(str(error)) from None
+            raise Invalid(str(error)) from None
         except SourceNotFound as error:
             raise NotFound(str(error)) from None
         except SourceUnavailable:
-            raise ServiceUnavailable('The external source could not be read.') from None
+            raise Unavailable('The external source could not be read.') from None
 
     def _handle_source(self, image, meta, data, source, remote_size):
         """Step 10 of v1 §7: upload, location or copy (one at most: _external_source)."""
@@ -855,12 +855,12 @@ class ImageService:
 
     @staticmethod
     def _inline_too_large(image_id, limit):
-        return RequestEntityTooLarge(
+        return TooLarge(
             'Image data larger than %d bytes cannot be sent in the request body; reserve a '
             'presigned upload instead: POST /v1/images/%s/upload' % (limit, image_id))
 
     @staticmethod
     def _quota_exceeded(size, remaining):
-        return RequestEntityTooLarge(
+        return TooLarge(
             'Denying attempt to upload image because it exceeds the quota: The size of '
             'the data %s will exceed the limit. %d bytes remaining.' % (size, remaining))

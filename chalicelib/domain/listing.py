@@ -14,7 +14,7 @@ import itertools
 import re
 
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import Invalid
 
 SORT_KEYS = ('name', 'status', 'container_format', 'disk_format', 'size', 'id',
              'created_at', 'updated_at')
@@ -52,33 +52,33 @@ def parse_list_params(context, params, current):
     """Validate query parameters in the reference's order; returns a ListQuery."""
     for name in _NON_NEGATIVE_FILTERS:
         if name in params and not _is_non_negative_int(params[name]):
-            raise BadRequest('Bad value passed to filter %s got %s' % (name, params[name]))
+            raise Invalid('Bad value passed to filter %s got %s' % (name, params[name]))
     for name in ('is_public', 'protected'):
         if name in params and params[name].lower() not in _BOOLEAN_FILTER_VALUES:
-            raise BadRequest('Bad value passed to filter %s got %s' % (name, params[name]))
+            raise Invalid('Bad value passed to filter %s got %s' % (name, params[name]))
 
     query = ListQuery(scope=_scope(context, params.get('is_public')),
                       limit=_limit(params.get('limit'), current))
     if 'marker' in params:
         if not im.is_uuid_like(params['marker']):
-            raise BadRequest('Invalid marker format')
+            raise Invalid('Invalid marker format')
         query.marker = params['marker']
     query.sort_key = params.get('sort_key', 'created_at')
     if query.sort_key not in SORT_KEYS:
-        raise BadRequest('Unsupported sort_key. Acceptable values: %s' % ', '.join(SORT_KEYS))
+        raise Invalid('Unsupported sort_key. Acceptable values: %s' % ', '.join(SORT_KEYS))
     sort_dir = params.get('sort_dir', 'desc')
     if sort_dir not in SORT_DIRS:
-        raise BadRequest('Unsupported sort_dir. Acceptable values: %s' % ', '.join(SORT_DIRS))
+        raise Invalid('Unsupported sort_dir. Acceptable values: %s' % ', '.join(SORT_DIRS))
     query.descending = sort_dir == 'desc'
     if 'changes-since' in params:
         since = im.parse_isotime(params['changes-since'])
         if since is None:
-            raise BadRequest('Unrecognized changes-since value')
+            raise Invalid('Unrecognized changes-since value')
         query.changes_since = im.format_time(since)
     if 'protected' in params:
         value = params['protected'].lower()
         if value == 'none':
-            raise BadRequest('protected must be True, or False')
+            raise Invalid('protected must be True, or False')
         query.protected = value in ('true', '1')
     for name in OPERATOR_FILTERS:
         if name in params:
@@ -117,9 +117,9 @@ def _limit(value, current):
         try:
             limit = int(value)
         except ValueError:
-            raise BadRequest('limit param must be an integer') from None
+            raise Invalid('limit param must be an integer') from None
         if limit < 0:
-            raise BadRequest('limit param must be positive')
+            raise Invalid('limit param must be positive')
     return min(limit, current.api_limit_max)
 
 
@@ -132,7 +132,7 @@ def _operator_values(value):
         return _in_values(operand)
     if operator == 'eq':
         return {operand}
-    raise BadRequest("Unable to filter by unknown operator '%s'." % operator)
+    raise Invalid("Unable to filter by unknown operator '%s'." % operator)
 
 
 # glance.common.utils.split_filter_value_for_quotes: quoted values (backslash escapes
@@ -157,14 +157,14 @@ def _check_quotes(operand):
         if char != '"' or (index and operand[index - 1] == '\\'):
             continue
         if open_quote and index and operand[index - 1] != ',':
-            raise BadRequest('Invalid filter value %s. There is no comma before opening '
+            raise Invalid('Invalid filter value %s. There is no comma before opening '
                              'quotation mark.' % operand)
         if not open_quote and index + 1 != len(operand) and operand[index + 1] != ',':
-            raise BadRequest('Invalid filter value %s. There is no comma after closing '
+            raise Invalid('Invalid filter value %s. There is no comma after closing '
                              'quotation mark.' % operand)
         open_quote = not open_quote
     if not open_quote:
-        raise BadRequest('Invalid filter value %s. The quote is not closed.' % operand)
+        raise Invalid('Invalid filter value %s. The quote is not closed.' % operand)
 
 
 def matches(image, query):

@@ -3,8 +3,8 @@ import contextlib
 
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import (BadRequest, Conflict, NotFound,
-                                      RequestEntityTooLarge, Unauthorized)
+from chalicelib.domain.errors import (Invalid, Conflict, NotFound,
+                                      TooLarge, NotAuthenticated)
 from chalicelib.domain.ports import CatalogUnavailable
 from chalicelib.domain.visibility import can_modify
 
@@ -19,7 +19,7 @@ def is_member_id(member):
 
 def _check_member_id(member):
     if not is_member_id(member):
-        raise BadRequest('Invalid member id: it must be 1 to %d characters long.'
+        raise Invalid('Invalid member id: it must be 1 to %d characters long.'
                          % MEMBER_ID_MAX)
 
 
@@ -104,7 +104,7 @@ class MemberService:
     def _image_to_share(self, context, image_id, rule):
         """Preconditions of every membership change, in the reference's order."""
         if context.tenant is None and not context.is_admin:
-            raise Unauthorized('No authenticated user')
+            raise NotAuthenticated('No authenticated user')
         self.policy.enforce(context, rule)
         image = self._live_visible_image(context, image_id)
         if not (can_modify(context, image) or self._member_can_share(context, image_id)):
@@ -147,6 +147,6 @@ class MemberService:
     def _check_quota(count):
         quota = settings().image_member_quota
         if 0 <= quota < count:
-            raise RequestEntityTooLarge(
+            raise TooLarge(
                 'The limit has been exceeded on the number of allowed image members for '
                 'this image. Attempted: %d, Maximum: %d' % (count, quota))

@@ -12,8 +12,8 @@ import math
 
 from chalicelib.config import settings
 from chalicelib.domain import image_meta as im
-from chalicelib.domain.errors import (BadRequest, Conflict, Forbidden, NotFound,
-                                      ServiceUnavailable)
+from chalicelib.domain.errors import (Invalid, Conflict, Forbidden, NotFound,
+                                      Unavailable)
 from chalicelib.domain.images import activated
 from chalicelib.domain.ports import (BlobMissing, BlobStoreError, BlobTooLarge,
                                      CatalogUnavailable)
@@ -40,18 +40,18 @@ class UploadService:
         image = self._image_to_upload(context, image_id)
         size = _positive_int(size, 'size')
         if size > settings().image_size_cap:
-            raise BadRequest('Denying attempt to upload image larger than %d bytes.'
+            raise Invalid('Denying attempt to upload image larger than %d bytes.'
                              % settings().image_size_cap)
         if checksum is not None and (not isinstance(checksum, str) or len(checksum) > 32):
-            raise BadRequest("Invalid checksum '%s': can't exceed 32 characters" % checksum)
+            raise Invalid("Invalid checksum '%s': can't exceed 32 characters" % checksum)
         if image['disk_format'] is None or image['container_format'] is None:
-            raise BadRequest('Disk format and container format must be set before an '
+            raise Invalid('Disk format and container format must be set before an '
                              'upload is reserved.')
         if image['size'] and image['size'] != size:
-            raise BadRequest('Supplied size (%d) does not match the size declared for the '
+            raise Invalid('Supplied size (%d) does not match the size declared for the '
                              'image (%d).' % (size, image['size']))
         if checksum and image['checksum'] and checksum != image['checksum']:
-            raise BadRequest('Supplied checksum (%s) does not match the checksum declared '
+            raise Invalid('Supplied checksum (%s) does not match the checksum declared '
                              'for the image (%s).' % (checksum, image['checksum']))
         checksum = checksum or image['checksum']
         self.images.check_quota_for(image, size)
@@ -128,7 +128,7 @@ class UploadService:
             except BlobMissing:
                 self._discard(upload)
                 self.images.kill(image_id, also={'pending_upload': None})
-                raise BadRequest('The parts of image %s could not be assembled; the image '
+                raise Invalid('The parts of image %s could not be assembled; the image '
                                  "is now 'killed'." % image_id) from None
             except BlobStoreError:
                 # The parts are still in S3: queued again with the reservation, so
@@ -139,7 +139,7 @@ class UploadService:
                     if current_image['status'] == im.SAVING and (current_image[
                         'pending_upload'] or {}).get('upload_id') == upload['upload_id']
                     else None)
-                raise ServiceUnavailable('The image store is unavailable; the upload of '
+                raise Unavailable('The image store is unavailable; the upload of '
                                          'image %s was not completed, try again.'
                                          % image_id) from None
         return image
@@ -167,7 +167,7 @@ class UploadService:
         every_part = [(1, upload['size'])] if upload['mode'] == SINGLE else \
             _parts(upload['size'], upload['part_size'])
         if not 0 <= part_marker < len(every_part):
-            raise BadRequest('Invalid part_marker %d: the upload of image %s has parts 1 to '
+            raise Invalid('Invalid part_marker %d: the upload of image %s has parts 1 to '
                              '%d; part_marker is the last part number of the previous page '
                              '(0 for the first page).'
                              % (part_marker, image['id'], len(every_part)))
@@ -475,7 +475,7 @@ class UploadService:
         try:
             return operation(*args)
         except BlobStoreError:
-            raise ServiceUnavailable('The image store is unavailable.') from None
+            raise Unavailable('The image store is unavailable.') from None
 
     @staticmethod
     def _plan(size, part_size):
@@ -498,6 +498,6 @@ def _parts(size, part_size):
 
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadRequest('%s must be a positive integer' % name)
+        raise Invalid('%s must be a positive integer' % name)
     return value
 

@@ -4,7 +4,7 @@ import io
 import pytest
 
 from chalicelib.domain import context as ctx
-from chalicelib.domain.errors import Forbidden, NotFound, RequestEntityTooLarge
+from chalicelib.domain.errors import Forbidden, NotFound, TooLarge
 from chalicelib.domain.images import ImageData, ImageService
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.policy import Policy
@@ -85,7 +85,7 @@ def test_member_quota(world, settings_override):
     image = _upload(images, A, b'abc')
     members.add_member(A, image['id'], 'tenant-b')
     members.add_member(A, image['id'], 'tenant-c')
-    with pytest.raises(RequestEntityTooLarge):
+    with pytest.raises(TooLarge):
         members.add_member(A, image['id'], 'tenant-d')
 
 
