@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from tests.invariants import violations
+from tests.reliability.invariants import violations
 
 CLIENTS = 8
 TENANTS = ('soak-a', 'soak-b', 'soak-c', 'soak-d')

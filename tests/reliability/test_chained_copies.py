@@ -17,9 +17,9 @@ from chalicelib.events import copy_image
 from chalicelib.storage.blobs import ImageBlobStore
 from chalicelib.storage.sources import RANGE_IGNORED
 from tests.helpers import body_json
-from tests.invariants import violations
-from tests.test_api_uploads import A, _empty_world, client, world  # noqa: F401
-from tests.test_chained_steps import record_of
+from tests.reliability.invariants import violations
+from tests.api.test_presigned_uploads import A, _empty_world, client, world  # noqa: F401
+from tests.reliability.test_chained_steps import record_of
 
 MIB = 1 << 20
 SIZE = 20 * MIB

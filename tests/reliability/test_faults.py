@@ -22,7 +22,7 @@ What must hold afterwards:
 * the image is where the clean run leaves it, or where the flow's failure may leave
   it: unchanged, `killed` for a failed upload (v1 §6, §8), for a create no image
   or its `queued`/`killed` record (v1 §5);
-* `tests.invariants.violations()` is empty: no orphan object or multipart upload,
+* `tests.reliability.invariants.violations()` is empty: no orphan object or multipart upload,
   no image stuck in `saving`, no active image without its object, member counts
   true; and the member of a deleted image never sees it.
 
@@ -51,7 +51,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from chalicelib.config import settings
 from tests.helpers import (OCTET, create_image, meta_headers, module_client, tenant,
                            wipe_catalog)
-from tests.invariants import violations
+from tests.reliability.invariants import violations
 
 A = tenant('tenant-a')
 JSON = {'Content-Type': 'application/json'}
@@ -161,7 +161,7 @@ class World:
             images[image['id']].update(
                 pending_upload=pending and pending['upload_id'] or bool(pending),
                 purge_at=bool(image['purge_at']))
-        # rows of a deleted image are never shown (tests.invariants, rule 6)
+        # rows of a deleted image are never shown (tests.reliability.invariants, rule 6)
         members = sorted((m.image_id, m.member, bool(m.can_share))
                          for m in ImageMemberModel.scan(consistent_read=True)
                          if not images.get(m.image_id, {}).get('deleted'))

@@ -19,7 +19,7 @@ from chalicelib.storage import sources as sources_module
 from chalicelib.storage.sources import ExternalSources
 from chalicelib.domain.ports import SourceRefused
 from tests.helpers import ADMIN, body_json, create_image, error_text, head, tenant
-from tests.invariants import violations
+from tests.reliability.invariants import violations
 
 A, B = tenant('tenant-a'), tenant('tenant-b')
 DATA = os.urandom(3000)

@@ -7,7 +7,7 @@ schemathesis' coverage phase (boundary and invalid values of each parameter, oth
 methods) and by a bounded, derandomized Hypothesis run in positive and negative mode.
 Requests carry one of a few identities (admin, owner, member, tenantless, anonymous)
 and often name seeded images, so authorization and status rules are reached, not
-only 404s. Afterwards the catalog and the bucket must still agree (tests/invariants.py).
+only 404s. Afterwards the catalog and the bucket must still agree (tests/reliability/invariants.py).
 
 Checks: no 5xx ever; statuses, content types, headers and JSON bodies as documented;
 invalid input rejected with 4xx; undocumented methods 405 with `Allow`.
@@ -320,7 +320,7 @@ def test_fuzzing_left_no_5xx_and_a_consistent_store(runtime, capsys):
     assert TRAFFIC.statuses, 'the fuzzing test did not run'
     assert not TRAFFIC.server_errors, '\n\n'.join(TRAFFIC.server_errors[:5])
 
-    from tests.invariants import violations
+    from tests.reliability.invariants import violations
     deadline = time.monotonic() + 15   # background copies and the event pump settle
     while True:
         # check_sizes=False: admins may rewrite the size of an active image (v1 §11)

@@ -16,8 +16,8 @@ from infra import redrive
 from infra.stage import dead_letter_queue, function_name
 from tests.conftest import PROJECT_DIR
 from tests.helpers import body_json, create_image, head, stored_object_keys, tenant
-from tests.invariants import violations
-from tests.test_external_sources import DATA, source_server  # noqa: F401 - a fixture
+from tests.reliability.invariants import violations
+from tests.api.test_external_sources import DATA, source_server  # noqa: F401 - a fixture
 
 A = tenant('tenant-a')
 FUNCTIONS = {function_name('test', name) for name in redrive.REDRIVEN}

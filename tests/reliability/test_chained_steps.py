@@ -11,8 +11,8 @@ import pytest
 from chalicelib.domain.ports import BlobStoreError
 from chalicelib.events import finalize_bucket_event
 from chalicelib.storage.blobs import ImageBlobStore
-from tests.invariants import violations
-from tests.test_api_uploads import (A, World, complete, pending_upload_of, put_parts,  # noqa: F401
+from tests.reliability.invariants import violations
+from tests.api.test_presigned_uploads import (A, World, complete, pending_upload_of, put_parts,  # noqa: F401
                                     queued_image, reservation, s3_event, status_of, world,
                                     _empty_world, client)
 

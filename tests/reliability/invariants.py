@@ -1,6 +1,6 @@
 """What must hold between the catalog and the image bucket once requests have settled.
 
-    from tests.invariants import violations
+    from tests.reliability.invariants import violations
     assert violations() == []                           # in-process, under moto (tests)
     assert violations(endpoint_url=runtime.aws_endpoint, stage='local') == []
 
@@ -58,7 +58,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
-PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIVE_DATA_STATUSES = ('active', 'deactivated')
 DELETED_STATUSES = ('deleted', 'pending_delete')
 UPLOADING_STATUSES = ('queued', 'saving')

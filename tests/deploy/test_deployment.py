@@ -28,8 +28,8 @@ from tests.conftest import PROJECT_DIR
 from tests.helpers import body_json, create_image, tenant
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
                                     KeystoneStandIn)
-from tests.test_chained_copies import source  # noqa: F401 - a fixture
-from tests.test_external_sources import DATA, source_server  # noqa: F401 - a fixture
+from tests.reliability.test_chained_copies import source  # noqa: F401 - a fixture
+from tests.api.test_external_sources import DATA, source_server  # noqa: F401 - a fixture
 
 A, B = tenant('tenant-a'), tenant('tenant-b')
 BIN = os.path.dirname(sys.executable)

@@ -19,7 +19,7 @@ from chalicelib.domain import image_meta as im
 from chalicelib.domain.errors import Invalid
 from tests.helpers import (body_json, create_image, error_text, get_header, head,
                            stored_image_ids, stored_object_keys, tenant, update_image)
-from tests.test_gateway_events import LambdaContext, proxy_event
+from tests.api.test_gateway_events import LambdaContext, proxy_event
 
 A = tenant('tenant-a')
 FOLDED = 'foo\r\n Set-Cookie: a=b'
