@@ -12,8 +12,7 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from tests.conftest import PROJECT_DIR
-from tests.helpers import ADMIN, meta_headers, tenant
+from tests.helpers import ADMIN, PROJECT_DIR, meta_headers, tenant
 
 CALLERS = {
     'owner': tenant('tenant-a'),
@@ -72,14 +71,14 @@ def expected(caller, status, sharing, route):
 @pytest.fixture(scope='module')
 def matrix_client():
     with mock_aws():
-        from chalicelib.api import common
+        from chalicelib import composition
         from chalicelib.storage.resources import ensure_resources
-        common._services.clear()
+        composition.reset()
         ensure_resources()
         from app import app
         with Client(app, stage_name='test', project_dir=PROJECT_DIR) as client:
             yield client
-        common._services.clear()
+        composition.reset()
 
 
 def _json(headers):

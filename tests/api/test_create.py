@@ -8,8 +8,8 @@ import json
 import re
 import uuid
 
-from tests.helpers import (ADMIN, OCTET, admin_view, body_json, create_image,
-                           delete_image, error_text, head, header, stored_image_ids,
+from tests.helpers import (ADMIN, OCTET, admin_view, body_json, create_image, delete_image,
+                           error_text, get_header, head, stored_image_ids,
                            stored_object_keys, tenant)
 
 A = tenant('tenant-a')
@@ -51,7 +51,7 @@ def status_of(client, image_id):
 def test_reserve_returns_a_queued_record(client):
     response = post(client, A, dict(FORMATS, **{'x-image-meta-name': 'cirros'}))
     image = created(response)
-    assert header(response, 'Content-Type') == 'application/json'
+    assert get_header(response, 'Content-Type') == 'application/json'
     assert set(image) == {'id', 'name', 'status', 'size', 'virtual_size', 'disk_format',
                           'container_format', 'checksum', 'min_disk', 'min_ram',
                           'is_public', 'protected', 'owner', 'created_at', 'updated_at',
@@ -69,9 +69,9 @@ def test_reserve_returns_a_queued_record(client):
     assert TIME.match(image['created_at']) and TIME.match(image['updated_at'])
     assert image['deleted_at'] is None and image['deleted'] is False
     assert image['properties'] == {}
-    assert header(response, 'Location').startswith('http')
-    assert header(response, 'Location').endswith('/v1/images/%s' % image['id'])
-    assert header(response, 'ETag') is None
+    assert get_header(response, 'Location').startswith('http')
+    assert get_header(response, 'Location').endswith('/v1/images/%s' % image['id'])
+    assert get_header(response, 'ETag') is None
     assert stored_image_ids() == [image['id']]
     assert stored_object_keys() == []
 
@@ -98,11 +98,11 @@ def test_create_with_all_fields(client):
     assert image['properties'] == {'os_distro': 'cirros', 'hw_disk_bus': 'virtio',
                                    'empty': None}
     meta = head(client, A, image['id'])
-    assert header(meta, 'x-image-meta-property-os_distro') == 'cirros'
-    assert header(meta, 'x-image-meta-property-hw_disk_bus') == 'virtio'
-    assert header(meta, 'x-image-meta-property-empty') is None
-    assert header(meta, 'x-image-meta-virtual_size') == '4096'
-    assert header(meta, 'x-image-meta-protected') == 'True'
+    assert get_header(meta, 'x-image-meta-property-os_distro') == 'cirros'
+    assert get_header(meta, 'x-image-meta-property-hw_disk_bus') == 'virtio'
+    assert get_header(meta, 'x-image-meta-property-empty') is None
+    assert get_header(meta, 'x-image-meta-virtual_size') == '4096'
+    assert get_header(meta, 'x-image-meta-protected') == 'True'
 
 
 def test_header_spellings_and_ignored_headers(client):
@@ -128,7 +128,7 @@ def test_error_body_is_json_when_asked(client):
     response = post(client, dict(A, Accept='application/json'),
                     {'x-image-meta-disk_format': 'foo'})
     assert response.status_code == 400
-    assert header(response, 'Content-Type') == 'application/json'
+    assert get_header(response, 'Content-Type') == 'application/json'
     document = body_json(response)
     assert document['code'] == '400 Bad Request'
     assert "Invalid disk format 'foo' for image." in document['message']
@@ -248,7 +248,7 @@ def test_client_supplied_id(client):
     image_id = str(uuid.uuid4())
     response = post(client, A, dict(FORMATS, **{'x-image-meta-id': image_id}))
     assert created(response)['id'] == image_id
-    assert header(response, 'Location').endswith('/v1/images/%s' % image_id)
+    assert get_header(response, 'Location').endswith('/v1/images/%s' % image_id)
     assert head(client, A, image_id).status_code == 200
     assert stored_image_ids() == [image_id]
 
@@ -378,7 +378,7 @@ def test_size_zero_is_immediately_active(client):
     assert image['status'] == 'active'
     assert image['size'] == 0
     assert image['checksum'] is None
-    assert header(response, 'ETag') is None
+    assert get_header(response, 'ETag') is None
     assert stored_object_keys() == []
     download = client.http.get('/v1/images/%s' % image['id'],
                                headers=dict(A, Accept='*/*'))
@@ -479,7 +479,7 @@ def test_create_with_data(client):
     assert image['status'] == 'active'
     assert image['size'] == len(data)
     assert image['checksum'] == hashlib.md5(data).hexdigest()
-    assert header(response, 'ETag') == image['checksum']
+    assert get_header(response, 'ETag') == image['checksum']
     assert stored_object_keys() == ['images/%s' % image['id']]
 
 

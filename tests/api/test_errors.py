@@ -4,23 +4,14 @@ import uuid
 
 import pytest
 
-from tests.helpers import (ADMIN, create_image, get_header, module_client, tenant,
-                           wipe_catalog)
+from tests.helpers import ADMIN, create_image, get_header, tenant
+
+pytestmark = pytest.mark.shared_world
 
 A = tenant('tenant-a')
 UNKNOWN = '6f1c1a9e-0000-4000-8000-00000000abcd'
 PLAIN = 'text/plain; charset=UTF-8'
 HTML = 'text/html; charset=UTF-8'
-
-
-@pytest.fixture(scope='module')
-def client():
-    yield from module_client()
-
-
-@pytest.fixture(autouse=True)
-def _empty_catalog(client):
-    wipe_catalog()
 
 
 # (name, method, path, headers, status code, title, message in the body)

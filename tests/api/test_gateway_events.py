@@ -15,14 +15,12 @@ import uuid
 import pytest
 
 from chalicelib.api.wire import best_match
-from tests.conftest import PROJECT_DIR
-from tests.helpers import tenant
+from tests.helpers import PROJECT_DIR, LambdaContext, proxy_event, tenant
 
 A = tenant('tenant-a')
 DATA = bytes(range(256)) * 40 + b'\x00\xff\r\n'
 ACCEPTS = (None, 'application/json', 'text/html', '*/*', 'application/octet-stream',
            'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8')
-STAGE = 'api'
 
 
 def binary_media_types():
@@ -51,47 +49,6 @@ def as_client_receives(result, accept, binary_types):
             return base64.b64decode(body)
         return body.encode('ascii')    # sent as the base64 text it is
     return body.encode('utf-8') if isinstance(body, str) else body
-
-
-def proxy_event(method, resource, path_parameters=None, headers=None, body=None,
-                base64_body=False, query=None):
-    """A REST API Lambda proxy event, as API Gateway sends it."""
-    path = '/' + '/'.join(
-        (path_parameters or {}).get(part[1:-1], part) if part.startswith('{') else part
-        for part in resource.strip('/').split('/'))
-    headers = dict(headers or {})
-    if body is not None and base64_body:
-        body = base64.b64encode(body).decode('ascii')
-    elif isinstance(body, bytes):
-        body = body.decode('utf-8')
-    return {
-        'resource': resource, 'path': path, 'httpMethod': method,
-        'headers': headers, 'multiValueHeaders': {k: [v] for k, v in headers.items()},
-        'queryStringParameters': query,
-        'multiValueQueryStringParameters': {k: [v] for k, v in query.items()} if query
-        else None,
-        'pathParameters': path_parameters, 'stageVariables': None,
-        'requestContext': {
-            'resourcePath': resource, 'httpMethod': method, 'path': '/%s%s' % (STAGE, path),
-            'stage': STAGE, 'domainName': 'abc123.execute-api.us-east-1.amazonaws.com',
-            'requestId': str(uuid.uuid4()), 'identity': {'sourceIp': '192.0.2.10'}},
-        'body': body, 'isBase64Encoded': base64_body,
-    }
-
-
-@pytest.fixture
-def handler(aws):
-    from app import app
-    return app
-
-
-class LambdaContext:
-    function_name = 'glance-v1-prod'
-    aws_request_id = 'req'
-
-    @staticmethod
-    def get_remaining_time_in_millis():
-        return 30000
 
 
 def call(handler, event):

@@ -2,20 +2,12 @@
 import pytest
 
 from tests.helpers import (ADMIN, body_json, create_image, get_header, head, list_images,
-                           module_client, tenant, wipe_catalog)
+                           tenant)
+
+pytestmark = pytest.mark.shared_world
 
 A = tenant('tenant-a')
 B = tenant('tenant-b')
-
-
-@pytest.fixture(scope='module')
-def client():
-    yield from module_client()
-
-
-@pytest.fixture(autouse=True)
-def _empty_catalog(client):
-    wipe_catalog()
 
 
 def _identity(**headers):

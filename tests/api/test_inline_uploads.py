@@ -2,7 +2,7 @@
 import hashlib
 
 from tests.helpers import (ADMIN, OCTET, admin_view, body_json, create_image, delete_image,
-                           error_text, head, header, stored_image_ids, stored_object,
+                           error_text, get_header, head, stored_image_ids, stored_object,
                            stored_object_keys, tenant, update_image)
 
 A = tenant('tenant-a')
@@ -36,14 +36,14 @@ def test_upload_on_post(client):
     assert image['status'] == 'active'
     assert image['size'] == len(DATA)
     assert image['checksum'] == MD5
-    assert header(response, 'ETag') == MD5
+    assert get_header(response, 'ETag') == MD5
     assert stored_object_keys() == ['images/%s' % image['id']]
     assert stored_object(image['id']) == DATA
     meta = head(client, A, image['id'])
-    assert header(meta, 'x-image-meta-status') == 'active'
-    assert header(meta, 'x-image-meta-size') == str(len(DATA))
-    assert header(meta, 'x-image-meta-checksum') == MD5
-    assert header(meta, 'ETag') == MD5
+    assert get_header(meta, 'x-image-meta-status') == 'active'
+    assert get_header(meta, 'x-image-meta-size') == str(len(DATA))
+    assert get_header(meta, 'x-image-meta-checksum') == MD5
+    assert get_header(meta, 'ETag') == MD5
     got = download(client, A, image['id'])
     assert got.status_code == 200 and got.body == DATA
 
@@ -70,9 +70,9 @@ def test_upload_on_put_to_a_queued_image(client):
     assert stored_object_keys() == []
     response, updated = update_image(client, A, image['id'], data=DATA)
     assert response.status_code == 200
-    assert header(response, 'Content-Type') == 'application/json'
-    assert header(response, 'Location') is None
-    assert header(response, 'ETag') == MD5
+    assert get_header(response, 'Content-Type') == 'application/json'
+    assert get_header(response, 'Location') is None
+    assert get_header(response, 'ETag') == MD5
     assert updated['id'] == image['id']
     assert updated['status'] == 'active'
     assert updated['size'] == len(DATA)

@@ -13,8 +13,8 @@ from chalice.test import Client
 from app import create_app
 from chalicelib import config
 from chalicelib.api import keystone
-from tests.conftest import PROJECT_DIR
-from tests.helpers import body_json, meta_headers, stored_image_ids, stored_object_keys
+from tests.helpers import (PROJECT_DIR, body_json, meta_headers, stored_image_ids,
+                           stored_object_keys)
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
                                     KeystoneStandIn)
 

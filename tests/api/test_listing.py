@@ -6,7 +6,9 @@ import uuid
 import pytest
 
 from tests.helpers import (ADMIN, body_json, create_image, get_header, list_images,
-                           listed_ids, module_client, tenant, wipe_catalog)
+                           listed_ids, tenant)
+
+pytestmark = pytest.mark.shared_world
 
 A = tenant('tenant-a')
 B = tenant('tenant-b')
@@ -19,16 +21,6 @@ DETAIL_KEYS = {'id', 'name', 'status', 'size', 'virtual_size', 'disk_format',
 SORT_KEY_ERROR = ('Unsupported sort_key. Acceptable values: name, status, container_format, '
                   'disk_format, size, id, created_at, updated_at')
 SORT_DIR_ERROR = 'Unsupported sort_dir. Acceptable values: asc, desc'
-
-
-@pytest.fixture(scope='module')
-def client():
-    yield from module_client()
-
-
-@pytest.fixture(autouse=True)
-def _empty_catalog(client):
-    wipe_catalog()
 
 
 def ids(client, identity, detail=False, **params):

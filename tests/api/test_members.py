@@ -1,78 +1,31 @@
-"""Image memberships (v1 §14), visibility through membership (§15) and the
-deactivate/reactivate actions offered under v1."""
+"""Image memberships (v1 §14) and visibility through membership (§15)."""
 import json
 
 import pytest
 
-from tests.helpers import (ADMIN, body_json, create_image, delete_image, error_text,
-                           get_header, head, listed_ids, memberships_of, module_client,
-                           tenant, update_image, wipe_catalog)
+from tests.helpers import (ADMIN, JSON, body_json, create_image, delete_image, download,
+                           error_text, get_header, head, listed_ids, members_path,
+                           memberships_of, private_image, put_member, share, status_of,
+                           tenant, update_image)
+
+pytestmark = pytest.mark.shared_world
 
 A = tenant('tenant-a')          # owner of most images below
 B = tenant('tenant-b')
 C = tenant('tenant-c')
 D = tenant('tenant-d')
 NO_TENANT = {'X-Identity-Status': 'Confirmed', 'X-Roles': 'member'}
-JSON = {'Content-Type': 'application/json'}
 DATA = b'member test bytes'
 QUOTA_MESSAGE = ('The limit has been exceeded on the number of allowed image members for '
                  'this image. Attempted: %d, Maximum: %d')
 
 
-@pytest.fixture(scope='module')
-def client():
-    yield from module_client()
-
-
-@pytest.fixture(autouse=True)
-def _empty_catalog(client):
-    wipe_catalog()
-
-
 # -- helpers ------------------------------------------------------------------------
-def private_image(client, owner=A, data=None):
-    """A non-public image of `owner`: queued, or active when `data` is given."""
-    response, image = create_image(client, owner, data=data)
-    assert response.status_code == 201, response.body
-    assert image['is_public'] is False
-    return image
-
-
 def public_image(client, owner='tenant-a'):
     response, image = create_image(client, ADMIN, data=DATA, is_public='True', owner=owner)
     assert response.status_code == 201, response.body
     assert image['is_public'] is True and image['owner'] == owner
     return image
-
-
-def queued_image(client, owner=A):
-    response, image = create_image(client, owner)
-    assert response.status_code == 201 and image['status'] == 'queued'
-    return image
-
-
-def members_path(image_id, member=None):
-    path = '/v1/images/%s/members' % image_id
-    return path if member is None else '%s/%s' % (path, member)
-
-
-def put_member(client, identity, image_id, member, body=None, raw=None):
-    """PUT /v1/images/{id}/members/{member}; `body` is JSON-encoded, `raw` sent as is."""
-    headers = dict(identity)
-    data = b''
-    if body is not None:
-        data = json.dumps(body).encode()
-    if raw is not None:
-        data = raw
-    if data:
-        headers.update(JSON)
-    return client.http.put(members_path(image_id, member), headers=headers, body=data)
-
-
-def share(client, image_id, member, can_share=None, identity=A):
-    body = None if can_share is None else {'member': {'can_share': can_share}}
-    response = put_member(client, identity, image_id, member, body)
-    assert response.status_code == 204, (response.status_code, response.body)
 
 
 def replace_members(client, identity, image_id, body=None, raw=None):
@@ -110,20 +63,6 @@ def shared_images(client, identity, member, method='GET'):
     document = body_json(response)
     assert list(document) == ['shared_images']
     return sorted((row['image_id'], row['can_share']) for row in document['shared_images'])
-
-
-def download(client, identity, image_id):
-    return client.http.get('/v1/images/%s' % image_id, headers=dict(identity, Accept='*/*'))
-
-
-def action(client, identity, image_id, name):
-    return client.http.post('/v1/images/%s/actions/%s' % (image_id, name), headers=identity)
-
-
-def status_of(client, image_id):
-    response = head(client, ADMIN, image_id)
-    assert response.status_code == 200
-    return get_header(response, 'x-image-meta-status')
 
 
 # == GET /v1/images/{id}/members (§14.1) ===============================================
@@ -680,53 +619,3 @@ def test_member_cannot_update_or_delete_the_image(client):
     assert meta.status_code == 200
     assert get_header(meta, 'x-image-meta-name') == 'image'
     assert get_header(meta, 'x-image-meta-status') == 'active'
-
-
-# == actions: deactivate / reactivate ==================================================
-def test_deactivate_requires_admin(client):
-    image = private_image(client, data=DATA)
-    for name in ('deactivate', 'reactivate'):
-        response = action(client, A, image['id'], name)
-        assert response.status_code == 403
-    assert status_of(client, image['id']) == 'active'
-
-
-def test_deactivate_and_reactivate(client):
-    image = private_image(client, data=DATA)
-    share(client, image['id'], 'tenant-b')
-    response = action(client, ADMIN, image['id'], 'deactivate')
-    assert response.status_code == 204
-    assert response.body == b''
-    assert status_of(client, image['id']) == 'deactivated'
-    for identity in (A, B, ADMIN):
-        blocked = download(client, identity, image['id'])
-        assert blocked.status_code == 403
-        assert 'is deactivated' in error_text(blocked)
-    assert head(client, A, image['id']).status_code == 200
-    # twice is fine
-    assert action(client, ADMIN, image['id'], 'deactivate').status_code == 204
-    assert status_of(client, image['id']) == 'deactivated'
-    # a non-admin cannot reactivate it
-    assert action(client, A, image['id'], 'reactivate').status_code == 403
-    response = action(client, ADMIN, image['id'], 'reactivate')
-    assert response.status_code == 204
-    assert status_of(client, image['id']) == 'active'
-    for identity in (A, B):
-        got = download(client, identity, image['id'])
-        assert got.status_code == 200 and got.body == DATA
-
-
-def test_deactivate_queued_image_is_403(client):
-    image = queued_image(client)
-    response = action(client, ADMIN, image['id'], 'deactivate')
-    assert response.status_code == 403
-    assert "Not allowed to deactivate image in status 'queued'" in error_text(response)
-    assert status_of(client, image['id']) == 'queued'
-
-
-def test_actions_on_invisible_image_are_404(client):
-    image = private_image(client, data=DATA)
-    for name in ('deactivate', 'reactivate'):
-        assert action(client, B, image['id'], name).status_code == 404
-        assert action(client, ADMIN, 'no-such-image', name).status_code == 404
-    assert status_of(client, image['id']) == 'active'

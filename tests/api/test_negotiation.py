@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import create_image, header, tenant
+from tests.helpers import create_image, get_header, tenant
 
 A = tenant('tenant-a')
 V1_TYPES = ('application/vnd.openstack.images-v1', 'application/vnd.openstack.images-v1.0',
@@ -28,7 +28,7 @@ def test_v1_media_type_serves_unversioned_paths_as_v1(client, accept):
         response = _get(client, path, accept)
         assert response.status_code == 200, (path, response.body)
         assert key in json.loads(response.body)
-        assert header(response, 'x-openstack-request-id')
+        assert get_header(response, 'x-openstack-request-id')
     listed = json.loads(_get(client, '/images', accept).body)['images']
     assert [i['name'] for i in listed] == ['negotiated']
     download = _get(client, '/images/%s' % image['id'], accept)
@@ -43,7 +43,7 @@ def test_other_media_types_get_the_versions(client, accept):
         response = _get(client, path, accept)
         assert response.status_code == 300, (path, accept)
         assert 'versions' in json.loads(response.body)
-        assert header(response, 'x-openstack-request-id') is None
+        assert get_header(response, 'x-openstack-request-id') is None
 
 
 def test_v1_media_type_on_a_versioned_path_is_not_found(client):
@@ -51,7 +51,7 @@ def test_v1_media_type_on_a_versioned_path_is_not_found(client):
     response = _get(client, '/v1/images', V1_TYPES[0])
     assert response.status_code == 404
     assert b'The resource could not be found.' in response.body
-    assert header(response, 'x-openstack-request-id')
+    assert get_header(response, 'x-openstack-request-id')
     assert _get(client, '/v1/images', UNKNOWN_TYPES[0]).status_code == 300
     assert _get(client, '/versions', V1_TYPES[0]).status_code == 200
 
@@ -64,8 +64,8 @@ def test_trailing_slash_is_not_found(client, method):
                  '/v1.1/images/'):
         response = _get(client, path, None, method=method)
         assert response.status_code == 404, (method, path, response.body)
-        assert header(response, 'Allow') is None
-        assert header(response, 'x-openstack-request-id')
+        assert get_header(response, 'Allow') is None
+        assert get_header(response, 'x-openstack-request-id')
         if method != 'HEAD':
             assert b'The resource could not be found.' in response.body
     for root in ('/v1/', '/v1.0/', '/v1.1/'):

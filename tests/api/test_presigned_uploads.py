@@ -8,7 +8,6 @@ starts from an empty catalog, an empty bucket and an empty queue.
 import base64
 import datetime
 import hashlib
-import json
 import threading
 import urllib.parse
 
@@ -16,13 +15,15 @@ import pytest
 import requests
 
 from chalicelib.config import settings
-from tests.helpers import (ADMIN, OCTET, admin_view, body_json, create_image,
-                           delete_image, error_text, get_header, module_client, tenant,
-                           update_image, wipe_catalog)
+from tests.helpers import (ADMIN, JSON, OCTET, admin_view, body_json, complete,
+                           create_image, delete_image, error_text, get_header,
+                           pending_upload_of, put_parts, queued_image, reservation,
+                           reserve, s3_event, status_of, tenant, update_image, upload_path)
+
+pytestmark = [pytest.mark.shared_world, pytest.mark.usefixtures('empty_world')]
 
 A = tenant('tenant-a')
 B = tenant('tenant-b')
-JSON = {'Content-Type': 'application/json'}
 PART = 5 << 20                      # S3's smallest part
 MAX_PARTS = 10000                   # S3's most parts
 MB = 1 << 20
@@ -39,85 +40,7 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-# -- the module's moto world ---------------------------------------------------------
-@pytest.fixture(scope='module')
-def client():
-    yield from module_client()
-
-
-class World:
-    """The S3 client of the service, the bucket, and the bucket-events queue."""
-
-    def __init__(self):
-        import boto3
-
-        from chalicelib.api.common import image_service
-        from chalicelib.storage.resources import ensure_upload_events
-        self.s3 = image_service().blobs.client
-        self.bucket = settings().image_bucket
-        self.sqs = boto3.client('sqs', region_name=settings().region)
-        self.queue_url = ensure_upload_events(self.sqs)
-
-    def keys(self):
-        listing = self.s3.list_objects_v2(Bucket=self.bucket)
-        return sorted(item['Key'] for item in listing.get('Contents', []))
-
-    def object(self, key):
-        from botocore.exceptions import ClientError
-        try:
-            return self.s3.get_object(Bucket=self.bucket, Key=key)['Body'].read()
-        except ClientError:
-            return None
-
-    def multipart_uploads(self):
-        listing = self.s3.list_multipart_uploads(Bucket=self.bucket)
-        return sorted((u['Key'], u['UploadId']) for u in listing.get('Uploads', []))
-
-    def pump(self):
-        """Deliver every queued bucket event to the finalizer; -> messages handled."""
-        from chalicelib.events import pump_bucket_events
-        handled = 0
-        while True:
-            count = pump_bucket_events(self.sqs, self.queue_url, wait_seconds=0)
-            if not count:
-                return handled
-            handled += count
-
-    def empty(self):
-        for key, upload_id in self.multipart_uploads():
-            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        for key in self.keys():
-            self.s3.delete_object(Bucket=self.bucket, Key=key)
-        while True:  # drain the queue (PurgeQueue is allowed once a minute)
-            messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                WaitTimeSeconds=0).get('Messages', [])
-            if not messages:
-                return
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {'Id': str(n), 'ReceiptHandle': m['ReceiptHandle']}
-                for n, m in enumerate(messages)])
-
-
-@pytest.fixture(scope='module')
-def world(client):
-    return World()
-
-
-@pytest.fixture(autouse=True)
-def _empty_world(client, world):
-    wipe_catalog()
-    world.empty()
-
-
 # -- helpers ----------------------------------------------------------------------------
-def queued_image(client, identity=A, **fields):
-    response, image = create_image(client, identity, **fields)
-    assert response.status_code == 201, response.body
-    assert image['status'] == 'queued'
-    return image
-
-
 def active_image(client, data, identity=A, **fields):
     response, image = create_image(client, identity, data=data, **fields)
     assert response.status_code == 201, response.body
@@ -125,38 +48,12 @@ def active_image(client, data, identity=A, **fields):
     return image
 
 
-def upload_path(image_id, suffix=''):
-    return '/v1/images/%s/upload%s' % (image_id, suffix)
-
-
-def reserve(client, image_id, identity=A, body=None, raw=None):
-    """POST /v1/images/{id}/upload with `body` JSON-encoded, or `raw` bytes as is."""
-    data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
-    return client.http.post(upload_path(image_id), headers=dict(identity, **JSON), body=data)
-
-
-def reservation(client, image_id, identity=A, **body):
-    response = reserve(client, image_id, identity, body)
-    assert response.status_code == 201, (response.status_code, response.body)
-    return body_json(response)['upload']
-
-
 def show_upload(client, image_id, identity=A):
     return client.http.get(upload_path(image_id), headers=identity)
 
 
-def complete(client, image_id, identity=A, body=None):
-    data = b'' if body is None else json.dumps(body).encode()
-    headers = dict(identity, **JSON) if data else identity
-    return client.http.post(upload_path(image_id, '/complete'), headers=headers, body=data)
-
-
 def abort(client, image_id, identity=A):
     return client.http.delete(upload_path(image_id), headers=identity)
-
-
-def status_of(client, image_id):
-    return admin_view(client, image_id)['x-image-meta-status']
 
 
 def image_meta_of(client, image_id):
@@ -174,34 +71,9 @@ def query_of(url):
             urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).items()}
 
 
-def put_parts(world, upload, data, numbers=None):
-    """Upload the reservation's parts with the S3 client (same key and upload id)."""
-    etags = {}
-    for part in upload['parts']:
-        number = part['part_number']
-        if numbers is not None and number not in numbers:
-            continue
-        start = (number - 1) * upload['part_size']
-        chunk = data[start:start + upload['part_size']]
-        assert len(chunk) == part['size']
-        etags[number] = world.s3.upload_part(
-            Bucket=world.bucket, Key='uploads/%s' % upload['image_id'],
-            UploadId=upload['upload_id'], PartNumber=number, Body=chunk)['ETag']
-    return etags
-
-
 def put_single(world, image_id, data):
     world.s3.put_object(Bucket=world.bucket, Key='uploads/%s' % image_id, Body=data,
                         ContentType='application/octet-stream')
-
-
-def s3_event(key, name='ObjectCreated:Put', bucket=None):
-    """The event S3 sends for `key` (keys arrive URL-encoded, as quote_plus)."""
-    return {'Records': [{
-        'eventVersion': '2.1', 'eventSource': 'aws:s3', 'awsRegion': 'us-east-1',
-        'eventName': name,
-        's3': {'bucket': {'name': bucket or settings().image_bucket},
-               'object': {'key': urllib.parse.quote_plus(key), 'size': 0}}}]}
 
 
 def finalize(image_id):
@@ -212,11 +84,6 @@ def finalize(image_id):
 def later(timestamp, seconds):
     moment = datetime.datetime.strptime(timestamp, TIME_FORMAT)
     return (moment + datetime.timedelta(seconds=seconds)).strftime(TIME_FORMAT)
-
-
-def pending_upload_of(image_id):
-    from chalicelib.storage.catalog import ImageCatalog
-    return ImageCatalog().get(image_id)['pending_upload']
 
 
 # -- reservations: single PUT -----------------------------------------------------------
@@ -1093,7 +960,7 @@ def test_abort_after_complete_is_conflict(client, world):
 # -- the reaper ---------------------------------------------------------------------------------
 def test_reaper_kills_expired_reservations_and_aborts_their_uploads(client, world,
                                                                      settings_override):
-    from chalicelib.api.common import upload_service
+    from chalicelib.composition import services
     settings_override(upload_timeout=3600)
     expired = queued_image(client)
     upload = reservation(client, expired['id'], size=PART + 1, part_size=PART)
@@ -1102,27 +969,27 @@ def test_reaper_kills_expired_reservations_and_aborts_their_uploads(client, worl
     fresh = queued_image(client)
     fresh_upload = reservation(client, fresh['id'], size=PART + 1, part_size=PART)
 
-    reaped = upload_service().reap(later(upload['expires_at'], -60))
+    reaped = services().finalizer.reap(later(upload['expires_at'], -60))
     assert reaped == []
     assert status_of(client, expired['id']) == 'queued'
 
     now = later(upload['expires_at'], 1)
     assert now < fresh_upload['expires_at']
-    reaped = upload_service().reap(now)
+    reaped = services().finalizer.reap(now)
     assert reaped == [expired['id']]
     assert status_of(client, expired['id']) == 'killed'
     assert pending_upload_of(expired['id']) is None
     assert ('uploads/%s' % expired['id'], upload['upload_id']) not in world.multipart_uploads()
     assert status_of(client, fresh['id']) == 'queued'
-    assert upload_service().reap(now) == []
+    assert services().finalizer.reap(now) == []
 
 
 def test_reservation_not_yet_expired_is_untouched(client, world):
-    from chalicelib.api.common import upload_service
+    from chalicelib.composition import services
     image = queued_image(client)
     upload = reservation(client, image['id'], size=PART + 1, part_size=PART)
-    assert upload_service().reap() == []
-    assert upload_service().reap(later(upload['expires_at'], -1)) == []
+    assert services().finalizer.reap() == []
+    assert services().finalizer.reap(later(upload['expires_at'], -1)) == []
     assert status_of(client, image['id']) == 'queued'
     assert world.multipart_uploads() == [('uploads/%s' % image['id'], upload['upload_id'])]
     assert show_upload(client, image['id']).status_code == 200
@@ -1163,15 +1030,15 @@ def test_deleting_an_image_aborts_its_multipart_upload(client, world):
 def test_reaper_handles_a_deleted_image_s_reservation_once(client, world):
     """A reservation left on a deleted image is aborted once, then forgotten: the
     reaper must not find it again on every run."""
-    from chalicelib.api.common import upload_service
+    from chalicelib.composition import services
     image = queued_image(client)
     upload = reservation(client, image['id'], size=PART + 1, part_size=PART)
     assert delete_image(client, A, image['id']).status_code == 200
     now = later(upload['expires_at'], 1)
-    upload_service().reap(now)
+    services().finalizer.reap(now)
     assert world.multipart_uploads() == []
     assert status_of(client, image['id']) == 'deleted'
-    assert upload_service().reap(now) == []
+    assert services().finalizer.reap(now) == []
 
 
 # -- the inline limits -------------------------------------------------------------------------

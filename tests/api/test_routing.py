@@ -5,22 +5,12 @@ import uuid
 
 import pytest
 
-from tests.helpers import (ADMIN, body_json, create_image, get_header, module_client,
-                           tenant, wipe_catalog)
+from tests.helpers import ADMIN, body_json, create_image, get_header, tenant
+
+pytestmark = pytest.mark.shared_world
 
 A = tenant('tenant-a')
 REQUEST_ID = re.compile(r'^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
-
-
-@pytest.fixture(scope='module')
-def client():
-    """One moto world for the module; each test starts from an empty catalog."""
-    yield from module_client()
-
-
-@pytest.fixture(autouse=True)
-def _empty_catalog(client):
-    wipe_catalog()
 
 
 def _versions_body(response):

@@ -18,8 +18,8 @@ from chalicelib.api import common, wire
 from chalicelib.domain import image_meta as im
 from chalicelib.domain.errors import Invalid
 from tests.helpers import (body_json, create_image, error_text, get_header, head,
-                           stored_image_ids, stored_object_keys, tenant, update_image)
-from tests.api.test_gateway_events import LambdaContext, proxy_event
+                           LambdaContext, proxy_event, stored_image_ids,
+                           stored_object_keys, tenant, update_image)
 
 A = tenant('tenant-a')
 FOLDED = 'foo\r\n Set-Cookie: a=b'
@@ -252,12 +252,6 @@ def test_the_public_endpoint_wins_over_the_client(client, settings_override):
         {'https://images.example.com/v1/'}
     served = body_json(client.http.get('/v1/openapi.json', headers=SPOOFING))
     assert served['servers'] == [{'url': 'https://images.example.com'}]
-
-
-@pytest.fixture
-def handler(aws):
-    from app import app
-    return app
 
 
 def test_behind_api_gateway_its_domain_and_stage_not_the_host(handler):

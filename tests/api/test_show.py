@@ -6,23 +6,15 @@ import uuid
 import pytest
 
 from tests.helpers import (ADMIN, body_json, create_image, get_header, head, list_images,
-                           module_client, tenant, wipe_catalog)
+                           tenant)
+
+pytestmark = pytest.mark.shared_world
 
 A = tenant('tenant-a')
 B = tenant('tenant-b')
 HEAD_CONTENT_TYPE = 'text/html; charset=UTF-8'
 TIMESTAMP = re.compile(r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$')
 DATA = b'some image bytes\x00\xff'
-
-
-@pytest.fixture(scope='module')
-def client():
-    yield from module_client()
-
-
-@pytest.fixture(autouse=True)
-def _empty_catalog(client):
-    wipe_catalog()
 
 
 def _get(client, identity, image_id, **headers):

@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 
+from chalicelib import composition
 from chalicelib.api import common
+from chalicelib.background import wait_for_background_jobs
 from chalicelib.config import settings
 from chalicelib.storage import sources as sources_module
 from chalicelib.storage.sources import ExternalSources
@@ -243,7 +245,7 @@ NAMES = {'metadata.test': ['169.254.169.254'], 'internal.test': ['10.1.2.3'],
 @pytest.fixture
 def resolver(monkeypatch):
     calls = []
-    monkeypatch.setattr(common.image_service().sources, '_resolve', _resolver(NAMES, calls))
+    monkeypatch.setattr(composition.services().sources, '_resolve', _resolver(NAMES, calls))
     return calls
 
 
@@ -266,7 +268,7 @@ def test_public_addresses_only_on_the_open_ports(client, default_sources, resolv
                 'http://93.184.216.34:6379/x', 'http://[2606:2800:220:1:248:1893:25c8:1946]:25/x'):
         _assert_refused(client, _create(client, **{'x-image-meta-location': url}),
                         'is not open to external sources')
-    checker = common.image_service().sources
+    checker = composition.services().sources
     for url in ('http://public.test/x', 'https://public.test:443/x', 'http://public6.test/x'):
         checker.check(url)   # allowed: nothing read, nothing raised
     settings_override(source_ports=(80, 443, 8080))
@@ -301,7 +303,7 @@ def test_the_checked_address_is_the_one_connected_to(client, source, settings_ov
     source.routes['/image.raw'] = {}
     calls = []
     answers = {'rebind.test': lambda n: ['127.0.0.1'] if n <= 1 else ['10.0.0.1']}
-    monkeypatch.setattr(common.image_service().sources, '_resolve', _resolver(answers, calls))
+    monkeypatch.setattr(composition.services().sources, '_resolve', _resolver(answers, calls))
     url = 'http://rebind.test:%d/image.raw' % source.port
     response = _create(client, **{'x-image-meta-location': url})
     assert response.status_code == 201 and calls == ['rebind.test']
@@ -367,7 +369,7 @@ def test_a_trickling_source_is_dropped(client, source, settings_override, monkey
     download = _download(client, image_id)
     assert download.status_code == 502 and 'too slowly' in error_text(download)
     copied = _create(client, **{'x-glance-api-copy-from': source.url + '/slow'})
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert head(client, A, body_json(copied)['image']['id']).headers[
         'x-image-meta-status'] == 'killed'
     assert _bucket_keys() == [] and violations() == []
@@ -377,7 +379,7 @@ def test_a_source_past_its_deadline_is_dropped(client, source, settings_override
     settings_override(source_deadline=0.5, source_min_rate=0)
     source.routes['/slow'] = {'trickle': 0.2}
     copied = _create(client, **{'x-glance-api-copy-from': source.url + '/slow'})
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert head(client, A, body_json(copied)['image']['id']).headers[
         'x-image-meta-status'] == 'killed'
     assert _bucket_keys() == []
@@ -392,11 +394,11 @@ def test_a_source_sending_more_than_it_said(client, source, settings_override):
     download = _download(client, image['id'])
     assert download.status_code == 502 and 'more bytes' in error_text(download)
     copied = body_json(_create(client, **{'x-glance-api-copy-from': source.url + '/liar'}))
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert head(client, A, copied['image']['id']).headers['x-image-meta-status'] == 'killed'
     settings_override(inline_download_limit=500)    # large: cached in the background
     cached = body_json(_create(client, **{'x-image-meta-location': source.url + '/liar'}))
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     refused = _download(client, cached['image']['id'])
     assert refused.status_code == 502 and 'more than 1000 bytes' in error_text(refused)
     assert _bucket_keys() == [] and violations() == []
@@ -413,12 +415,12 @@ def test_storage_quota_is_charged_on_the_bytes_stored(client, source, settings_o
     settings_override(user_storage_quota=2000)
     source.routes['/liar'] = {'length': 1000, 'body': DATA}
     copied = body_json(_create(client, **{'x-glance-api-copy-from': source.url + '/liar'}))
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert head(client, A, copied['image']['id']).headers['x-image-meta-status'] == 'killed'
     source.routes['/undeclared'] = {'body': DATA, 'length': ''}
     undeclared = body_json(_create(client, **{
         'x-glance-api-copy-from': source.url + '/undeclared'}))
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert head(client, A, undeclared['image']['id']).headers[
         'x-image-meta-status'] == 'killed'   # 3000 bytes past a 2000-byte quota
     assert _bucket_keys() == []
@@ -441,12 +443,12 @@ def test_a_location_checksum_is_verified_before_bytes_pass(client, source, setti
     settings_override(inline_download_limit=500)
     large = body_json(_create(client, **{'x-image-meta-location': source.url + '/image.raw',
                                          'x-image-meta-checksum': wrong}))['image']
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert _download(client, large['id']).status_code == 502
     assert _bucket_keys() == []
     copied = body_json(_create(client, **{'x-glance-api-copy-from': source.url + '/image.raw',
                                           'x-image-meta-checksum': wrong}))['image']
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert head(client, A, copied['id']).headers['x-image-meta-status'] == 'killed'
     assert _bucket_keys() == [] and violations() == []
 
@@ -465,7 +467,7 @@ def test_delete_during_a_background_copy_leaves_no_object(client, source, settin
         time.sleep(0.05)
     assert client.http.delete('/v1/images/%s' % image['id'], headers=A).status_code == 200
     source.release.set()
-    common.wait_for_background_jobs()
+    wait_for_background_jobs()
     assert _bucket_keys() == [] and violations() == []
 
 
@@ -478,15 +480,16 @@ def test_a_copy_that_lands_before_the_delete_is_deleted_with_it(client, source,
     source.routes['/image.raw'] = {}
     jobs = []
     service = common.image_service()
-    monkeypatch.setattr(service, 'background', lambda *job: jobs.append(job))
+    monkeypatch.setattr(composition.services().background, 'start',
+                        lambda *job: jobs.append(job))
     image = body_json(_create(client, **{'x-image-meta-location': source.url + '/image.raw'}))
-    original = service.get_visible
+    original = service.records.get_visible
 
     def read_then_copy(context, image_id):
         found = original(context, image_id)
-        common.run_job(*jobs[0])            # the copy lands after the delete's read
+        composition.run_job(*jobs[0])            # the copy lands after the delete's read
         return found
-    monkeypatch.setattr(service, 'get_visible', read_then_copy)
+    monkeypatch.setattr(service.records, 'get_visible', read_then_copy)
     assert client.http.delete('/v1/images/%s' % image['image']['id'],
                               headers=A).status_code == 200
     assert _bucket_keys() == [] and violations() == []

@@ -3,9 +3,9 @@ import hashlib
 import json
 import uuid
 
-from tests.helpers import (ADMIN, admin_view, body_json, create_image,
-                           delete_image, error_text, head, header, stored_object_keys,
-                           tenant, update_image)
+from tests.helpers import (ADMIN, admin_view, body_json, create_image, delete_image,
+                           error_text, get_header, head, stored_object_keys, tenant,
+                           update_image)
 
 A = tenant('tenant-a')
 B = tenant('tenant-b')
@@ -58,24 +58,24 @@ def test_update_returns_the_whole_record(client):
     _, image = create_image(client, A, data=DATA, name='before')
     response, updated = update_image(client, A, image['id'], name='after', min_ram=64)
     assert response.status_code == 200
-    assert header(response, 'Content-Type') == 'application/json'
-    assert header(response, 'ETag') == MD5
-    assert header(response, 'Location') is None
+    assert get_header(response, 'Content-Type') == 'application/json'
+    assert get_header(response, 'ETag') == MD5
+    assert get_header(response, 'Location') is None
     assert updated['name'] == 'after' and updated['min_ram'] == 64
     assert updated['status'] == 'active' and updated['checksum'] == MD5
     assert updated['created_at'] == image['created_at']
     assert updated['updated_at'] > image['updated_at']
     assert set(updated) == set(image)
     meta = head(client, A, image['id'])
-    assert header(meta, 'x-image-meta-name') == 'after'
-    assert header(meta, 'x-image-meta-min_ram') == '64'
+    assert get_header(meta, 'x-image-meta-name') == 'after'
+    assert get_header(meta, 'x-image-meta-min_ram') == '64'
 
 
 def test_update_of_a_queued_image(client):
     _, image = create_image(client, A)
     response, updated = update_image(client, A, image['id'], name='n')
     assert response.status_code == 200
-    assert header(response, 'ETag') is None
+    assert get_header(response, 'ETag') is None
     assert updated['status'] == 'queued'
     # updated_at is refreshed even when nothing changes
     response, again = update_image(client, A, image['id'], name='n')
@@ -227,7 +227,7 @@ def test_size_and_checksum_of_an_active_image(client):
     response, updated = update_image(client, ADMIN, image['id'], size=99, checksum='0' * 32)
     assert response.status_code == 200
     assert (updated['size'], updated['checksum']) == (99, '0' * 32)
-    assert header(response, 'ETag') == '0' * 32
+    assert get_header(response, 'ETag') == '0' * 32
     meta = stored(client, image['id'])
     assert (meta['x-image-meta-size'], meta['x-image-meta-checksum']) == ('99', '0' * 32)
 

@@ -4,7 +4,7 @@ import os
 
 from cfnlint.decode.cfn_yaml import load
 
-from tests.conftest import PROJECT_DIR
+from tests.helpers import PROJECT_DIR
 
 
 def _resources():

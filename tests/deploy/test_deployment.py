@@ -16,6 +16,7 @@ from botocore.client import BaseClient
 from chalice.app import AuthRequest
 from moto import mock_aws
 
+from chalicelib import composition
 from chalicelib.api import common, keystone
 from chalicelib.config import settings
 from chalicelib.domain.ports import BlobStoreError
@@ -24,12 +25,10 @@ from chalicelib.storage.blobs import ImageBlobStore
 from chalicelib.storage.models import ImageMemberModel, ImageModel
 from infra import deploy
 from infra import stage as stage_names
-from tests.conftest import PROJECT_DIR
-from tests.helpers import body_json, create_image, tenant
+from tests.helpers import PROJECT_DIR, body_json, create_image, tenant
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
                                     KeystoneStandIn)
-from tests.reliability.test_chained_copies import source  # noqa: F401 - a fixture
-from tests.api.test_external_sources import DATA, source_server  # noqa: F401 - a fixture
+from tests.sources import SOURCE_DATA as DATA
 
 A, B = tenant('tenant-a'), tenant('tenant-b')
 BIN = os.path.dirname(sys.executable)
@@ -259,7 +258,7 @@ class _Tour:
         or cached yet."""
         for model in (ImageModel, ImageMemberModel):
             model._connection = None   # so that its PynamoDB DescribeTable is seen
-        common._services.clear()
+        composition.reset()
         keystone._validator.clear()
         self._function = function
         try:

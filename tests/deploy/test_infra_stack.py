@@ -8,11 +8,10 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib.api import common
+from chalicelib import composition
 from chalicelib.config import settings
 from chalicelib.storage.models import ImageMemberModel, ImageModel
-from tests.conftest import PROJECT_DIR
-from tests.helpers import create_image, tenant
+from tests.helpers import PROJECT_DIR, create_image, tenant
 
 A = tenant('tenant-a')
 
@@ -20,7 +19,7 @@ A = tenant('tenant-a')
 @pytest.fixture
 def stack():
     with mock_aws():
-        common._services.clear()
+        composition.reset()
         current = settings()
         with open(os.path.join(PROJECT_DIR, 'infra', 'resources.yaml')) as template:
             body = template.read()
@@ -32,7 +31,7 @@ def stack():
             {'ParameterKey': 'ImageBucketName', 'ParameterValue': current.image_bucket}])
         described = cloudformation.describe_stacks(StackName='glance-v1-test-resources')
         yield described['Stacks'][0]
-        common._services.clear()
+        composition.reset()
 
 
 def _keys(key_schema):
@@ -112,7 +111,7 @@ def test_ensure_resources_adds_the_indexes_a_kept_table_lacks():
     from chalicelib.storage.catalog import ImageCatalog
     from chalicelib.storage.resources import ensure_resources
     with mock_aws():
-        common._services.clear()
+        composition.reset()
         current = settings()
         schema = ImageModel._get_schema()
         dynamodb = boto3.client('dynamodb', region_name=current.region)
@@ -139,4 +138,4 @@ def test_ensure_resources_adds_the_indexes_a_kept_table_lacks():
             ensure_resources()
             listed = client.http.get('/v1/images?changes-since=2000-01-01', headers=A)
             assert listed.status_code == 200 and image['id'] in listed.body.decode()
-        common._services.clear()
+        composition.reset()

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from infra import deploy, destroy
 from infra.stage import PARAMETERS
-from tests.conftest import PROJECT_DIR
+from tests.helpers import PROJECT_DIR
 from tests.keystone_standin import KeystoneStandIn
 
 STAGE = 'dev'

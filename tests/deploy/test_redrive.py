@@ -9,15 +9,16 @@ import os
 import boto3
 import pytest
 
+from chalicelib import composition
 from chalicelib.api import common
 from chalicelib.config import settings
 from chalicelib.events import copy_image, finalize_bucket_event
 from infra import redrive
 from infra.stage import dead_letter_queue, function_name
-from tests.conftest import PROJECT_DIR
-from tests.helpers import body_json, create_image, head, stored_object_keys, tenant
+from tests.helpers import (PROJECT_DIR, body_json, create_image, head, stored_object_keys,
+                           tenant)
 from tests.reliability.invariants import violations
-from tests.api.test_external_sources import DATA, source_server  # noqa: F401 - a fixture
+from tests.sources import SOURCE_DATA as DATA
 
 A = tenant('tenant-a')
 FUNCTIONS = {function_name('test', name) for name in redrive.REDRIVEN}
@@ -58,8 +59,9 @@ def dead_letters(client, monkeypatch, settings_override):
     """The queue (visible again at once, so a second run sees what the first left),
     and copy-from jobs captured instead of running."""
     jobs = []
-    monkeypatch.setattr(common, 'run_in_background', lambda *job: jobs.append(job))
-    common._services.clear()
+    monkeypatch.setattr(composition.services().background, 'start',
+                        lambda *job: jobs.append(job))
+    composition.reset()
     sqs = boto3.client('sqs', region_name='us-east-1')
     url = sqs.create_queue(QueueName=dead_letter_queue('test'),
                            Attributes={'VisibilityTimeout': '0'})['QueueUrl']

@@ -5,10 +5,6 @@ the multipart upload to images/<id> kept in the image record. Failures between s
 duplicates and deletes leave the result of one pass or nothing. Run with -s to see
 the steps."""
 import hashlib
-import os
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,68 +12,18 @@ from chalicelib.domain.ports import BlobStoreError
 from chalicelib.events import copy_image
 from chalicelib.storage.blobs import ImageBlobStore
 from chalicelib.storage.sources import RANGE_IGNORED
-from tests.helpers import body_json
+from tests.helpers import body_json, record_of, tenant
 from tests.reliability.invariants import violations
-from tests.api.test_presigned_uploads import A, _empty_world, client, world  # noqa: F401
-from tests.reliability.test_chained_steps import record_of
+from tests.sources import COPY_SOURCE_DATA
 
+pytestmark = [pytest.mark.shared_world, pytest.mark.usefixtures('empty_world')]
+
+A = tenant('tenant-a')
 MIB = 1 << 20
 SIZE = 20 * MIB
-DATA = os.urandom(SIZE)
+DATA = COPY_SOURCE_DATA
+assert len(DATA) == SIZE
 FORMATS = {'x-image-meta-disk_format': 'raw', 'x-image-meta-container_format': 'bare'}
-
-
-@pytest.fixture(scope='module')
-def source():
-    """/image.raw serves DATA and honours Range; /no-range.raw sends all of DATA
-    whatever Range says; /changing.raw serves `served['changing']`. `served['ranges']`
-    records each GET's Range header."""
-    served = {'ranges': [], 'changing': DATA}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _answer(self, with_body):
-            data = {'/image.raw': DATA, '/no-range.raw': DATA,
-                    '/changing.raw': served['changing']}.get(self.path)
-            if data is None:
-                self.send_response(404)
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-                return
-            asked = self.headers.get('Range')
-            if with_body:
-                served['ranges'].append((self.path, asked))
-            found = re.fullmatch(r'bytes=(\d+)-', asked or '')
-            if found and self.path != '/no-range.raw':
-                start = int(found.group(1))
-                self.send_response(206)
-                self.send_header('Content-Range', 'bytes %d-%d/%d' % (
-                    start, len(data) - 1, len(data)))
-                data = data[start:]
-            else:
-                self.send_response(200)
-            self.send_header('Content-Length', str(len(data)))
-            self.end_headers()
-            if with_body:
-                try:
-                    self.wfile.write(data)
-                except ConnectionError:
-                    pass   # a step stops reading where its budget ends
-
-        def do_HEAD(self):
-            self._answer(False)
-
-        def do_GET(self):
-            self._answer(True)
-
-    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    served['url'] = 'http://127.0.0.1:%d' % server.server_address[1]
-    yield served
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(autouse=True)
@@ -91,12 +37,12 @@ def one_mib_steps(settings_override, source):
 def steps(monkeypatch):
     """The copier invocations the API and each step ask for, kept to be delivered by
     hand (in AWS: asynchronous invocations of the copier)."""
-    from chalicelib.api.common import image_service
+    from chalicelib.composition import services
     sent = []
 
     def send(job, image_id, url=None, offset=0):
         sent.append({'job': job, 'image_id': image_id, 'url': url, 'offset': offset})
-    monkeypatch.setattr(image_service(), 'background', send)
+    monkeypatch.setattr(services().background, 'start', send)
     return sent
 
 
@@ -266,7 +212,7 @@ def test_a_source_longer_than_its_recorded_size_is_killed_in_the_step_that_passe
 
 def test_a_lost_hand_on_is_set_back_and_the_step_continues(client, world, steps, source,
                                                            monkeypatch):
-    from chalicelib.api.common import image_service
+    from chalicelib.composition import services
     image_id = created(client, source, '/image.raw')
     copy_image(steps.pop(0))
     event = steps.pop(0)
@@ -274,7 +220,7 @@ def test_a_lost_hand_on_is_set_back_and_the_step_continues(client, world, steps,
     def unreachable(*args):
         raise RuntimeError('lambda:InvokeFunction failed')
     with monkeypatch.context() as patched:
-        patched.setattr(image_service(), 'background', unreachable)
+        patched.setattr(services().background, 'start', unreachable)
         with pytest.raises(RuntimeError):
             copy_image(event)
     assert record_of(image_id)['pending_upload']['offset'] == MIB   # set back

@@ -11,11 +11,13 @@ import pytest
 from chalicelib.domain.ports import BlobStoreError
 from chalicelib.events import finalize_bucket_event
 from chalicelib.storage.blobs import ImageBlobStore
+from tests.helpers import (complete, pending_upload_of, put_parts, queued_image, record_of,
+                           reservation, s3_event, status_of, tenant)
 from tests.reliability.invariants import violations
-from tests.api.test_presigned_uploads import (A, World, complete, pending_upload_of, put_parts,  # noqa: F401
-                                    queued_image, reservation, s3_event, status_of, world,
-                                    _empty_world, client)
 
+pytestmark = [pytest.mark.shared_world, pytest.mark.usefixtures('empty_world')]
+
+A = tenant('tenant-a')
 MIB = 1 << 20
 SIZE = 20 * MIB
 DATA = os.urandom(SIZE)
@@ -30,12 +32,12 @@ def one_mib_steps(settings_override):
 def steps(monkeypatch):
     """The next-step events the finalizer sends itself, kept to be delivered by hand
     (in AWS: asynchronous invocations of the finalizer)."""
-    from chalicelib.api.common import image_service
+    from chalicelib.composition import services
     sent = []
 
     def send(job, image_id, url=None, offset=0):
         sent.append({'job': job, 'image_id': image_id, 'url': url, 'offset': offset})
-    monkeypatch.setattr(image_service(), 'background', send)
+    monkeypatch.setattr(services().background, 'start', send)
     return sent
 
 
@@ -45,11 +47,6 @@ def uploaded(client, world, data=DATA):
     put_parts(world, upload, data)
     assert complete(client, image['id']).status_code == 202
     return image['id']
-
-
-def record_of(image_id):
-    from chalicelib.storage.catalog import ImageCatalog
-    return ImageCatalog().get(image_id)
 
 
 def test_twenty_steps_with_a_failure_between_two_equal_one_pass(client, world, steps,
@@ -122,7 +119,7 @@ def test_a_step_delivered_twice_is_skipped(client, world, steps):
 
 def test_a_lost_hand_on_is_set_back_and_the_step_continues(client, world, steps,
                                                            monkeypatch):
-    from chalicelib.api.common import image_service
+    from chalicelib.composition import services
     image_id = uploaded(client, world)
     finalize_bucket_event(s3_event('uploads/' + image_id))
     event = steps.pop(0)
@@ -130,7 +127,7 @@ def test_a_lost_hand_on_is_set_back_and_the_step_continues(client, world, steps,
     def unreachable(*args):
         raise RuntimeError('lambda:InvokeFunction failed')
     with monkeypatch.context() as patched:
-        patched.setattr(image_service(), 'background', unreachable)
+        patched.setattr(services().background, 'start', unreachable)
         with pytest.raises(RuntimeError):
             finalize_bucket_event(event)
     assert pending_upload_of(image_id)['finalizing']['offset'] == MIB   # set back

@@ -49,9 +49,10 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from chalicelib.config import settings
-from tests.helpers import (OCTET, create_image, meta_headers, module_client, tenant,
-                           wipe_catalog)
+from tests.helpers import OCTET, create_image, meta_headers, tenant, wipe_catalog
 from tests.reliability.invariants import violations
+
+pytestmark = pytest.mark.shared_world
 
 A = tenant('tenant-a')
 JSON = {'Content-Type': 'application/json'}
@@ -112,11 +113,6 @@ class Calls:
 
 
 # -- the world ------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def client():
-    yield from module_client()
-
-
 class World:
     def __init__(self, client):
         from chalicelib.api.common import image_service
@@ -521,7 +517,7 @@ def test_finalizer_failing_every_delivery_is_reaped(world):
     and drops the moved bytes."""
     import datetime
 
-    from chalicelib.api.common import upload_service
+    from chalicelib.composition import services
     from chalicelib.domain import image_meta as im
     from chalicelib.domain.ports import CatalogUnavailable
     world.reset()
@@ -539,7 +535,7 @@ def test_finalizer_failing_every_delivery_is_reaped(world):
 
     later = im.format_time(im.utcnow() + datetime.timedelta(
         seconds=settings().upload_timeout + 60))
-    assert upload_service().reap(now=later) == [IMAGE_ID]
+    assert services().finalizer.reap(now=later) == [IMAGE_ID]
     state = world.state()
     assert state['images'][IMAGE_ID]['status'] == 'killed'
     assert state['objects'] == {} and state['multipart'] == []
