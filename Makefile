@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLIENTS := .venv-clients
 CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: serve serve-keystone test clients bench package deploy destroy clean
+.PHONY: serve serve-keystone test check clients bench package deploy destroy clean
 STAGE ?= dev
 
 $(STAMP): requirements.txt requirements-vendor.txt requirements-dev.txt
@@ -36,6 +36,12 @@ test: $(STAMP) $(CLIENTS_STAMP)
 	$(BIN)/python -m pytest tests
 	GLANCE_SERVICE_PYTHON=$(CURDIR)/$(BIN)/python \
 	    $(CLIENTS)/bin/python -m pytest tests/e2e --confcutdir=tests/e2e
+
+# The fast part (under a minute): the type checker, then the unit tests not marked slow
+# (no processes, soak, fuzzer, chalice package, moto CloudFormation; no e2e).
+check: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -14,6 +14,8 @@ from moto import mock_aws
 
 from tests.helpers import ADMIN, PROJECT_DIR, meta_headers, tenant
 
+pytestmark = pytest.mark.slow
+
 CALLERS = {
     'owner': tenant('tenant-a'),
     'member': tenant('tenant-b'),          # holds a membership of the "shared" images

@@ -794,6 +794,7 @@ def test_name_filter_follows_renames_and_deletes(client):
     assert ids(client, A, name='x') == []
 
 
+@pytest.mark.slow
 def test_name_filter_pages_through_many_namesakes(client):
     visible = []
     for i in range(23):
@@ -954,6 +955,7 @@ def test_changes_since_follows_visibility_changes(client):
 @pytest.mark.parametrize('sort_key, sort_dir', [
     (None, None), ('created_at', 'asc'), ('updated_at', 'desc'), ('name', 'asc'),
     ('status', 'desc')])
+@pytest.mark.slow
 def test_changes_since_pages_with_markers(client, changes_world, sort_key, sort_dir):
     params = dict(SINCE)
     if sort_key:

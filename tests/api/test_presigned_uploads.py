@@ -196,6 +196,7 @@ def walk_pages(client, first):
         assert response.status_code == 200, response.body
 
 
+@pytest.mark.slow
 def test_a_10000_part_reservation_is_answered_in_pages_under_1_mb(client, monkeypatch):
     """10,000 URLs with a session token each are ~13 MB, past Lambda's 6 MB response
     limit: every answer holds one page of them."""

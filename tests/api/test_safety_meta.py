@@ -188,6 +188,7 @@ def test_a_record_stored_with_line_breaks_is_still_read(client):
         [('line\r\nbreak', FOLDED)]
 
 
+@pytest.mark.slow
 def test_a_folded_header_over_real_http_is_400(runtime):
     """The attacker's request: an obsolete line folding continues the value."""
     host, port = runtime.base_url.split('//')[1].split(':')

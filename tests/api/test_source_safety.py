@@ -249,6 +249,7 @@ def resolver(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_every_inward_address_is_refused(client, default_sources, resolver):
     tried = 0
     for host in INWARD_ADDRESSES:

@@ -133,6 +133,7 @@ def package(request, tmp_path_factory):
     return request.param, out
 
 
+@pytest.mark.slow
 def test_package_has_authorizer_finalizer_and_binary_types(package):
     stage, out = package
     template = json.load(open(out / 'sam.json'))
@@ -153,6 +154,7 @@ def test_package_has_authorizer_finalizer_and_binary_types(package):
     assert (out / 'deployment.zip').stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_package_has_the_gateway_responses_in_glance_format(package):
     """API Gateway's own 401 (no X-Auth-Token, an authorizer's Deny) is keystonemiddleware's,
     its authorizer failures are 503, each body what the views render (wire.error_response)."""
@@ -188,6 +190,7 @@ def test_package_has_the_gateway_responses_in_glance_format(package):
                    for c in '$#')
 
 
+@pytest.mark.slow
 def test_package_gives_each_function_its_own_role_and_policy(package):
     stage, out = package
     resources = json.load(open(out / 'sam.json'))['Resources']
@@ -480,6 +483,7 @@ def _tour_of_every_feature(client, settings_override, source_server, source):
     return tour.needs
 
 
+@pytest.mark.slow
 def test_policies_grant_exactly_what_each_function_does(client, settings_override,
                                                         source_server, source):
     needs = _tour_of_every_feature(client, settings_override, source_server, source)
@@ -522,6 +526,7 @@ def test_deploy_needs_the_keystone_password_as_a_secure_parameter(deployer_aws):
         deploy.check_keystone_password(dict(env, GLANCE_KEYSTONE_PASSWORD='secret'), ssm)
 
 
+@pytest.mark.slow
 def test_deploy_creates_then_updates_the_resources_stack(deployer_aws):
     env = _stage_env('dev')
     parameters = {name: env[variable] for name, variable in deploy.PARAMETERS.items()}
@@ -535,6 +540,7 @@ def test_deploy_creates_then_updates_the_resources_stack(deployer_aws):
     assert sorted(tables) == sorted([env['GLANCE_IMAGES_TABLE'], env['GLANCE_MEMBERS_TABLE']])
 
 
+@pytest.mark.slow
 def test_package_holds_only_the_service_and_each_function_is_sized_traced_and_retained(
         package):
     """No test, bench, client or infra code in the zip; every function has the memory and

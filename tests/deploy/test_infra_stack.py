@@ -13,6 +13,8 @@ from chalicelib.config import settings
 from chalicelib.storage.models import ImageMemberModel, ImageModel
 from tests.helpers import PROJECT_DIR, create_image, tenant
 
+pytestmark = pytest.mark.slow
+
 A = tenant('tenant-a')
 
 

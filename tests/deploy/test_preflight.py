@@ -131,6 +131,7 @@ def test_a_name_someone_else_has_is_refused(ready, session, taken):
     assert session.client('cloudformation').list_stacks()['StackSummaries'] == []
 
 
+@pytest.mark.slow
 def test_deploy_and_destroy_round_trip(ready, session, monkeypatch):
     deleted_functions = []
     monkeypatch.setattr(destroy, 'delete_functions', deleted_functions.append)

@@ -140,6 +140,7 @@ def test_redrive_delivers_each_dead_event_and_deletes_it_after_success(
     assert violations() == []
 
 
+@pytest.mark.slow
 def test_an_event_delivered_twice_changes_nothing(client, dead_letters, source_server):
     """A redrive that died between the invocation and the delete delivers again."""
     sqs, url, jobs = dead_letters

@@ -12,6 +12,8 @@ from tests.e2e.support import LocalRuntime
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
                                     KeystoneStandIn)
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def keystone_runtime():

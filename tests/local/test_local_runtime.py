@@ -11,6 +11,8 @@ import urllib.parse
 import pytest
 import requests
 
+pytestmark = pytest.mark.slow
+
 IDENTITY = {'X-Identity-Status': 'Confirmed', 'X-Tenant-Id': 't', 'X-Roles': 'member'}
 ADMIN = dict(IDENTITY, **{'X-Tenant-Id': 'admin-tenant', 'X-Roles': 'admin'})
 

@@ -16,7 +16,8 @@ from tests.helpers import body_json, record_of, tenant
 from tests.reliability.invariants import violations
 from tests.sources import COPY_SOURCE_DATA
 
-pytestmark = [pytest.mark.shared_world, pytest.mark.usefixtures('empty_world')]
+pytestmark = [pytest.mark.slow, pytest.mark.shared_world,
+              pytest.mark.usefixtures('empty_world')]
 
 A = tenant('tenant-a')
 MIB = 1 << 20

@@ -15,7 +15,8 @@ from tests.helpers import (complete, pending_upload_of, put_parts, queued_image,
                            reservation, s3_event, status_of, tenant)
 from tests.reliability.invariants import violations
 
-pytestmark = [pytest.mark.shared_world, pytest.mark.usefixtures('empty_world')]
+pytestmark = [pytest.mark.slow, pytest.mark.shared_world,
+              pytest.mark.usefixtures('empty_world')]
 
 A = tenant('tenant-a')
 MIB = 1 << 20

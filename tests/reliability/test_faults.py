@@ -52,7 +52,7 @@ from chalicelib.config import settings
 from tests.helpers import OCTET, create_image, meta_headers, tenant, wipe_catalog
 from tests.reliability.invariants import violations
 
-pytestmark = pytest.mark.shared_world
+pytestmark = [pytest.mark.slow, pytest.mark.shared_world]
 
 A = tenant('tenant-a')
 JSON = {'Content-Type': 'application/json'}
@@ -170,8 +170,9 @@ class World:
 
 
 @pytest.fixture(scope='module')
-def world(client):
-    return World(client)
+def world(shared_client):
+    """This module's own view of the world (overrides conftest's `world`)."""
+    return World(shared_client)
 
 
 # -- the flows --------------------------------------------------------------------------

@@ -37,6 +37,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
 
 from tests.e2e.support import PROJECT_DIR
 
+pytestmark = pytest.mark.slow
+
 OPENAPI_PATH = '/v1/openapi.json'
 MAX_EXAMPLES = 25            # per operation, Hypothesis phase (the coverage phase is extra)
 WRITE_EXAMPLES = 60          # creates and updates: most random header sets are refused

@@ -3,6 +3,7 @@ import io
 import threading
 
 import boto3
+import pytest
 
 from chalicelib.api.common import image_service
 from chalicelib.config import settings
@@ -52,6 +53,7 @@ def test_fifty_inline_uploads_to_one_queued_image(client, atomic_aws):
     assert listed['Contents'][0]['Size'] == 1024
 
 
+@pytest.mark.slow
 def test_hundred_property_updates_lose_nothing(client, atomic_aws):
     _, image = create_image(client, A)
     clients = [from_identity('tenant-a', 'user-%d' % n, ['member']) for n in range(5)]

@@ -13,9 +13,12 @@ import random
 import threading
 import time
 
+import pytest
 import requests
 
 from tests.reliability.invariants import violations
+
+pytestmark = pytest.mark.slow
 
 CLIENTS = 8
 TENANTS = ('soak-a', 'soak-b', 'soak-c', 'soak-d')
