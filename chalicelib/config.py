@@ -86,8 +86,7 @@ def _ints(value, default):
     return tuple(int(v) for v in _list(value, ())) or default
 
 
-def from_environ(environ=None):
-    env = os.environ if environ is None else environ
+def _checked_auth_mode(env):
     auth_mode = env.get('GLANCE_AUTH_MODE', 'noauth')
     if auth_mode not in AUTH_MODES:
         raise ValueError('GLANCE_AUTH_MODE must be one of %s, not %r'
@@ -100,7 +99,36 @@ def from_environ(environ=None):
         raise ValueError('GLANCE_KEYSTONE_PASSWORD is for local use only; a deployed stage '
                          'reads the password from the SSM SecureString named by '
                          'GLANCE_KEYSTONE_PASSWORD_PARAMETER')
+    return auth_mode
+
+
+def _source_settings(env):
+    """External sources (x-image-meta-location, x-glance-api-copy-from)."""
+    return dict(
+        source_s3_buckets=_list(env.get('GLANCE_SOURCE_S3_BUCKETS'), ()),
+        source_allowed_networks=_list(env.get('GLANCE_SOURCE_ALLOWED_NETWORKS'), ()),
+        source_ports=_ints(env.get('GLANCE_SOURCE_PORTS'), (80, 443)),
+        source_head_timeout=float(env.get('GLANCE_SOURCE_HEAD_TIMEOUT', 10)),
+        source_deadline=float(env.get('GLANCE_SOURCE_DEADLINE', 40)),
+        source_min_rate=int(env.get('GLANCE_SOURCE_MIN_RATE', 65536)))
+
+
+def _keystone_settings(env):
+    return dict(
+        keystone_url=env.get('GLANCE_KEYSTONE_URL') or None,
+        keystone_username=env.get('GLANCE_KEYSTONE_USERNAME') or None,
+        keystone_password=env.get('GLANCE_KEYSTONE_PASSWORD') or None,
+        keystone_project=env.get('GLANCE_KEYSTONE_PROJECT') or None,
+        keystone_domain=env.get('GLANCE_KEYSTONE_DOMAIN', 'Default'),
+        keystone_password_parameter=env.get('GLANCE_KEYSTONE_PASSWORD_PARAMETER') or None,
+        token_cache_seconds=int(env.get('GLANCE_TOKEN_CACHE_SECONDS', 300)))
+
+
+def from_environ(environ=None):
+    env = os.environ if environ is None else environ
+    auth_mode = _checked_auth_mode(env)
     return Settings(
+        **_source_settings(env), **_keystone_settings(env),
         region=env.get('AWS_DEFAULT_REGION') or env.get('AWS_REGION') or 'us-east-1',
         aws_endpoint_url=env.get('AWS_ENDPOINT_URL') or None,
         images_table=env.get('GLANCE_IMAGES_TABLE', 'glance-images'),
@@ -131,19 +159,6 @@ def from_environ(environ=None):
         copy_function=env.get('GLANCE_COPY_FUNCTION') or None,
         step_bytes=int(env.get('GLANCE_STEP_BYTES', 1 << 30)),
         step_reserve_seconds=float(env.get('GLANCE_STEP_RESERVE_SECONDS', 20)),
-        keystone_url=env.get('GLANCE_KEYSTONE_URL') or None,
-        keystone_username=env.get('GLANCE_KEYSTONE_USERNAME') or None,
-        keystone_password=env.get('GLANCE_KEYSTONE_PASSWORD') or None,
-        keystone_project=env.get('GLANCE_KEYSTONE_PROJECT') or None,
-        keystone_domain=env.get('GLANCE_KEYSTONE_DOMAIN', 'Default'),
-        keystone_password_parameter=env.get('GLANCE_KEYSTONE_PASSWORD_PARAMETER') or None,
-        token_cache_seconds=int(env.get('GLANCE_TOKEN_CACHE_SECONDS', 300)),
-        source_s3_buckets=_list(env.get('GLANCE_SOURCE_S3_BUCKETS'), ()),
-        source_allowed_networks=_list(env.get('GLANCE_SOURCE_ALLOWED_NETWORKS'), ()),
-        source_ports=_ints(env.get('GLANCE_SOURCE_PORTS'), (80, 443)),
-        source_head_timeout=float(env.get('GLANCE_SOURCE_HEAD_TIMEOUT', 10)),
-        source_deadline=float(env.get('GLANCE_SOURCE_DEADLINE', 40)),
-        source_min_rate=int(env.get('GLANCE_SOURCE_MIN_RATE', 65536)),
     )
 
 

@@ -9,8 +9,7 @@ import logging
 import urllib.parse
 
 from chalicelib import logs
-from chalicelib.api.common import run_event, upload_service
-from chalicelib.domain.steps import StepBudget
+from chalicelib.composition import run_event, services, step_budget
 from chalicelib.storage.blobs import UPLOAD_PREFIX
 
 LOG = logging.getLogger(__name__)
@@ -20,7 +19,7 @@ def finalize_bucket_event(event, context=None):
     """An S3 event ({"Records": [...]}) -> finalize each uploaded object; or the next
     step of a chained finalization ({"job": "finalize", "image_id", "offset"}), which
     this function sends itself."""
-    budget = StepBudget.of_invocation(context)
+    budget = step_budget(context)
     if event.get('job') == 'finalize':
         image = run_event(event, budget)
         return _report_finalized([(event['image_id'], image['status'] if image else None)])
@@ -30,13 +29,13 @@ def finalize_bucket_event(event, context=None):
             continue
         key = urllib.parse.unquote_plus(record['s3']['object']['key'])
         if key.startswith(UPLOAD_PREFIX):
-            image = upload_service().finalize(key, budget)
+            image = services().finalizer.finalize(key, budget)
             finalized.append((key, image['status'] if image else None))
     return _report_finalized(finalized)
 
 
 def reap_abandoned_uploads(event=None, context=None):
-    reaped = upload_service().reap()
+    reaped = services().finalizer.reap()
     for image_id in reaped:   # each image it kills, and how many
         LOG.warning('reaped image %s: its upload was never completed', image_id,
                     extra={'image_id': image_id, 'outcome': 'killed'})
@@ -47,7 +46,7 @@ def reap_abandoned_uploads(event=None, context=None):
 def copy_image(event, context=None):
     """The asynchronous half of copy-from and location caching in AWS, a step at a
     time: {"job", "image_id", "url", "offset"}."""
-    run_event(event, StepBudget.of_invocation(context))
+    run_event(event, step_budget(context))
 
 
 def pump_bucket_events(sqs, queue_url, wait_seconds=1):

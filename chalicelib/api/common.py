@@ -1,9 +1,8 @@
 """What every v1 route shares: identity, the request id, errors, the services."""
 import functools
-import json
 import io
+import json
 import logging
-import os
 import re
 import threading
 import uuid
@@ -12,102 +11,28 @@ from chalicelib.api import negotiation, wire
 from chalicelib.config import settings
 from chalicelib.domain import context as ctx
 from chalicelib.api.errors import HttpError, internal_error, method_not_allowed
-from chalicelib.domain.errors import DomainError, NotFound, Unavailable
-from chalicelib.domain.images import ImageData, ImageService
+from chalicelib.composition import services
+from chalicelib.domain.errors import DomainError, Invalid, NotFound, Unavailable
+from chalicelib.domain.images import ImageService
 from chalicelib.domain.members import MemberService
-from chalicelib.domain.uploads import UploadService
-from chalicelib.domain.policy import Policy
 from chalicelib.domain.ports import BlobStoreError, CatalogUnavailable
+from chalicelib.domain.transfers import ImageData
+from chalicelib.domain.uploads import UploadService
 
 LOG = logging.getLogger(__name__)
 MAX_REQUEST_ID_LENGTH = 64
 ALL_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH')
 
-_services = {}
+def image_service() -> ImageService:
+    return services().images
 
 
-def _build_services():
-    """Built on first use, so that importing the app costs no AWS set-up."""
-    from chalicelib.storage.blobs import ImageBlobStore, s3_client
-    from chalicelib.storage.catalog import ImageCatalog
-    from chalicelib.storage.memberships import ImageMemberships
-    from chalicelib.storage.sources import ExternalSources
-    current = settings()
-    catalog, memberships = ImageCatalog(current), ImageMemberships(current)
-    policy, blobs = Policy.from_file(current.policy_file), ImageBlobStore()
-    images = ImageService(catalog, memberships, blobs, policy, ExternalSources(s3_client),
-                          run_in_background)
-    _services.update(images=images,
-                     members=MemberService(catalog, memberships, images, policy),
-                     uploads=UploadService(catalog, blobs, images, policy))
+def upload_service() -> UploadService:
+    return services().uploads
 
 
-def run_in_background(job, image_id, url=None, offset=0):
-    """copy-from, location caching and the next step of a chained finalization or
-    copy: an asynchronous Lambda invocation in AWS (the copier, GLANCE_COPY_FUNCTION;
-    a finalization continues in the finalizer itself), a worker thread elsewhere."""
-    event = {'job': job, 'image_id': image_id, 'url': url, 'offset': offset}
-    function = os.environ.get('AWS_LAMBDA_FUNCTION_NAME') if job == 'finalize' else \
-        settings().copy_function
-    if function:
-        import boto3
-        boto3.client('lambda', region_name=settings().region).invoke(
-            FunctionName=function, InvocationType='Event', Payload=json.dumps(event).encode())
-        return
-    worker = threading.Thread(target=_run_logged, args=(event,), daemon=True,
-                              name='%s-%s' % (job, image_id))
-    _workers.append(worker)
-    worker.start()
-
-
-_workers = []
-
-
-def run_job(job, image_id, url=None, offset=0, budget=None):
-    """Run a background job, or one step of it; a failure propagates, so that Lambda
-    delivers the event again."""
-    if job == 'finalize':
-        return upload_service().finalize_step(image_id, offset, budget)
-    service = image_service()
-    copy = service.cache_location if job == 'cache_image' else service.copy_from_source
-    return copy(image_id, url, offset, budget)
-
-
-def run_event(event, budget=None):
-    """An event of run_in_background: {"job", "image_id", "url", "offset"}."""
-    return run_job(event['job'], event['image_id'], event.get('url'),
-                   event.get('offset', 0), budget)
-
-
-def _run_logged(event):
-    try:
-        run_event(event)
-    except Exception:  # noqa: BLE001 - a worker must not die silently
-        LOG.exception('%s of image %s failed', event['job'], event['image_id'])
-
-
-def wait_for_background_jobs(timeout=30):
-    """Tests and the local runtime: let running copies finish."""
-    while _workers:
-        _workers.pop().join(timeout)
-
-
-def image_service():
-    if not _services:
-        _build_services()
-    return _services['images']
-
-
-def upload_service():
-    if not _services:
-        _build_services()
-    return _services['uploads']
-
-
-def member_service():
-    if not _services:
-        _build_services()
-    return _services['members']
+def member_service() -> MemberService:
+    return services().members
 
 
 def request_context(request):
@@ -215,6 +140,23 @@ def query_params(request):
     return dict(request.query_params or {})
 
 
+MALFORMED_JSON = 'Malformed JSON in request body.'
+
+
+def json_document(request, kinds=(dict,), wrong_kind='The request body must be a JSON object.'):
+    """The request's JSON body, None when it has none; Invalid when it is not JSON or
+    not one of `kinds`."""
+    if not request.raw_body:
+        return None
+    try:
+        document = json.loads(request.raw_body)
+    except ValueError:
+        raise Invalid(MALFORMED_JSON) from None
+    if not isinstance(document, kinds):
+        raise Invalid(wrong_kind)
+    return document
+
+
 def v1_view(blueprint, path, methods, authorizer=None):
     """Register a v1 view: Glance errors rendered per Accept, request id added."""
     def register(view):
@@ -230,7 +172,6 @@ def v1_view(blueprint, path, methods, authorizer=None):
 def respond(request, view, **kwargs):
     """A v1 view's answer, through the reference's middleware: version negotiation,
     then the context (identity, request id), then the router and the view."""
-    accept = request.headers.get('accept')
     if negotiation.names_no_v1_version(request):
         from chalicelib.api.versions import multiple_choices_response
         return multiple_choices_response(request)
@@ -238,22 +179,21 @@ def respond(request, view, **kwargs):
         context = request_context(request)
         rid = request_id(request)
     except HttpError as error:  # before the context middleware: no request id
-        return wire.error_response(error, accept, request.method)
+        return wire.error_for(request, error)
     try:
         if negotiation.resource_is_missing(request):
             raise NotFound('The resource could not be found.')
         response = view(request, context, **kwargs)
     except (DomainError, HttpError) as error:
-        response = wire.error_response(error, accept, request.method)
+        response = wire.error_for(request, error)
     except (CatalogUnavailable, BlobStoreError) as error:  # the request may be retried
         LOG.warning('%s %s: %s', request.method, request.path, error)
-        response = wire.error_response(Unavailable(
+        response = wire.error_for(request, Unavailable(
             'The image %s is unavailable; try again later.'
-            % ('catalog' if isinstance(error, CatalogUnavailable) else 'store')),
-            accept, request.method)
+            % ('catalog' if isinstance(error, CatalogUnavailable) else 'store')))
     except Exception:  # noqa: BLE001 - the client gets Glance's 500, we get the trace
         LOG.exception('unexpected error in %s %s', request.method, request.path)
-        response = wire.error_response(internal_error(), accept, request.method)
+        response = wire.error_for(request, internal_error())
     response.headers['x-openstack-request-id'] = rid
     return response
 

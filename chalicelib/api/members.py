@@ -1,22 +1,16 @@
 """The v1 membership routes (v1 §14): parse, call the member service, render."""
-import json
-
 from chalice import Response
 
 from chalicelib.api import wire
-from chalicelib.api.common import ALL_METHODS, blueprint_of, member_service
+from chalicelib.api.common import (ALL_METHODS, MALFORMED_JSON, blueprint_of, json_document,
+                                   member_service)
 from chalicelib.api.errors import method_not_allowed
 from chalicelib.domain.errors import Invalid
 
 
 def _json_body(request):
-    try:
-        document = json.loads(request.raw_body or b'')
-    except ValueError:
-        raise Invalid('Malformed JSON in request body.') from None
-    if not isinstance(document, (dict, list)):
-        raise Invalid('Malformed JSON in request body.')
-    return document
+    """A membership document: an object or a list (None without a body)."""
+    return json_document(request, (dict, list), MALFORMED_JSON)
 
 
 def _can_share(entry):
@@ -51,10 +45,9 @@ def replace_all(request, context, image_id):
 
 def add(request, context, image_id, member):
     can_share = None
-    if request.raw_body:
-        document = _json_body(request)
-        if isinstance(document, dict):
-            can_share = _can_share(document.get('member'))
+    document = _json_body(request)
+    if isinstance(document, dict):
+        can_share = _can_share(document.get('member'))
     member_service().add_member(context, image_id, member, can_share)
     return Response(body='', status_code=204)
 

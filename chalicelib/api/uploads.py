@@ -1,30 +1,17 @@
 """Presigned uploads, an extension under /v1/images/{id}/upload (see README)."""
-import json
 import re
 import urllib.parse
 
 from chalice import Response
 
 from chalicelib.api import wire
-from chalicelib.api.common import blueprint_of, query_params, upload_service
+from chalicelib.api.common import blueprint_of, json_document, query_params, upload_service
 from chalicelib.domain.errors import Invalid
 
 
-def _json_object(request, required=True):
-    if not request.raw_body:
-        if required:
-            raise Invalid('A JSON object body is required.')
-        return {}
-    try:
-        document = json.loads(request.raw_body)
-    except ValueError:
-        raise Invalid('Malformed JSON in request body.') from None
-    if not isinstance(document, dict):
-        raise Invalid('The request body must be a JSON object.')
-    return document
-
-
-MAX_PART_NUMBER = 10000  # S3's
+def _max_part_number():
+    """The blob store's most parts of a multipart upload."""
+    return upload_service().limits.max_parts
 
 
 def _with_next_link(upload):
@@ -44,13 +31,15 @@ def _part_marker(request):
         raise Invalid('part_marker param must be a non-negative integer')
     digits = value.lstrip('0')
     # a longer number is out of range all the same (and int() refuses 4300 digits)
-    return int(digits or 0) if len(digits) <= 5 else MAX_PART_NUMBER
+    return int(digits or 0) if len(digits) <= 5 else _max_part_number()
 
 
 def reserve(request, context, image_id):
     """{"size": N, "checksum": md5?, "part_size": N?} -> the presigned URL(s), the first
     page of parts."""
-    body = _json_object(request)
+    body = json_document(request)
+    if body is None:
+        raise Invalid('A JSON object body is required.')
     upload = upload_service().reserve(context, image_id, body.get('size'),
                                       body.get('checksum'), body.get('part_size'))
     return wire.json_response({'upload': _with_next_link(upload)}, 201)
@@ -67,7 +56,7 @@ def _part(entry):
         return None
     number, etag = entry.get('part_number'), entry.get('etag')
     if isinstance(number, bool) or not isinstance(number, int) \
-            or not 1 <= number <= MAX_PART_NUMBER:
+            or not 1 <= number <= _max_part_number():
         return None
     if not isinstance(etag, str) or not etag or not etag.isprintable():
         return None
@@ -81,13 +70,13 @@ def complete(request, context, image_id):
     here, rather than failing the assembly (which kills the image) or S3's request (a
     503 that a retry would not cure).
     """
-    parts = _json_object(request, required=False).get('parts')
+    parts = (json_document(request) or {}).get('parts')
     if parts is not None:
         checked = [_part(entry) for entry in parts] if isinstance(parts, list) else [None]
         numbers = [part['part_number'] for part in checked if part is not None]
         if None in checked or len(set(numbers)) != len(numbers):
             raise Invalid('parts must be a list of {"part_number": 1..%d, "etag": str}, '
-                             'each part once' % MAX_PART_NUMBER)
+                             'each part once' % _max_part_number())
         parts = checked
     image = upload_service().complete(context, image_id, parts)
     return wire.json_response({'image': wire.image_view(image)}, 202)

@@ -48,6 +48,36 @@ def openapi_document(request):
     return dict(openapi_description(), servers=[{'url': public_base_url(request)}])
 
 
+def _multiple_choices(request):
+    version = negotiation.media_type_version(request.headers.get('accept'))
+    if request.path == '/' and version in negotiation.V1_VERSIONS:
+        from chalicelib.api.images import root_index, root_head
+        return respond(request, root_head if request.method == 'HEAD' else root_index)
+    return _versions(request, 300)
+
+
+def _openapi(request):
+    if request.method not in OPENAPI_METHODS:
+        return wire.error_for(request, method_not_allowed(request.method,
+                                                          ', '.join(OPENAPI_METHODS)))
+    return wire.json_response(openapi_document(request))
+
+
+def _unknown_path(request, version):
+    named = negotiation.media_type_version(request.headers.get('accept'))
+    if named is not None and named not in negotiation.V1_VERSIONS:
+        return _versions(request, 300)
+    if version not in V1_PREFIXES and named is None:
+        return _versions(request, 300)
+    try:  # inside v1, so through the context middleware: a request id
+        headers = {'x-openstack-request-id': request_id(request)}
+    except HttpError as error:
+        return wire.error_for(request, error)
+    response = wire.error_for(request, NotFound('The resource could not be found.'))
+    response.headers.update(headers)
+    return response
+
+
 def versions_blueprint():
     """`/versions` 200; `/` and any unknown version 300; unknown paths under v1 404.
 
@@ -65,42 +95,17 @@ def versions_blueprint():
                      content_types=any_body)
     @blueprint.route('/', methods=list(ALL_METHODS), content_types=any_body)
     def multiple_choices():
-        request = blueprint.current_request
-        version = negotiation.media_type_version(request.headers.get('accept'))
-        if request.path == '/' and version in negotiation.V1_VERSIONS:
-            from chalicelib.api.images import root_index, root_head
-            return respond(request, root_head if request.method == 'HEAD' else root_index)
-        return _versions(request, 300)
+        return _multiple_choices(blueprint.current_request)
 
     def openapi():
-        request = blueprint.current_request
-        if request.method not in OPENAPI_METHODS:
-            return wire.error_response(
-                method_not_allowed(request.method, ', '.join(OPENAPI_METHODS)),
-                request.headers.get('accept'), request.method)
-        return wire.json_response(openapi_document(request))
-
+        return _openapi(blueprint.current_request)
     for prefix in V1_PREFIXES:  # open, as version discovery: no identity needed
         blueprint.route('/%s/openapi.json' % prefix, methods=list(ALL_METHODS),
                         name='openapi_%s' % prefix.replace('.', '_'),
                         content_types=any_body)(openapi)
 
     def unknown_path(version, **_):
-        request = blueprint.current_request
-        named = negotiation.media_type_version(request.headers.get('accept'))
-        if named is not None and named not in negotiation.V1_VERSIONS:
-            return _versions(request, 300)
-        if version not in V1_PREFIXES and named is None:
-            return _versions(request, 300)
-        try:  # inside v1, so through the context middleware: a request id
-            headers = {'x-openstack-request-id': request_id(request)}
-        except HttpError as error:
-            return wire.error_response(error, request.headers.get('accept'), request.method)
-        response = wire.error_response(NotFound('The resource could not be found.'),
-                                       request.headers.get('accept'), request.method)
-        response.headers.update(headers)
-        return response
-
+        return _unknown_path(blueprint.current_request, version)
     # API Gateway has no catch-all that chalice can declare: spell out the depths.
     path = '/{version}'
     for depth in range(5):

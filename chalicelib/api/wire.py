@@ -148,6 +148,11 @@ def _media_range_matches(mask, offer):
     return offer == mask
 
 
+def error_for(request, error):
+    """The error answer to a chalice request (its Accept and method decide the form)."""
+    return error_response(error, request.headers.get('accept'), request.method)
+
+
 def error_response(error, accept, method):
     """A domain or HTTP error rendered as webob 1.7 does, chosen by the Accept header."""
     error = http_error(error)

@@ -50,26 +50,14 @@ class ListQuery:
 
 def parse_list_params(context, params, current):
     """Validate query parameters in the reference's order; returns a ListQuery."""
-    for name in _NON_NEGATIVE_FILTERS:
-        if name in params and not _is_non_negative_int(params[name]):
-            raise Invalid('Bad value passed to filter %s got %s' % (name, params[name]))
-    for name in ('is_public', 'protected'):
-        if name in params and params[name].lower() not in _BOOLEAN_FILTER_VALUES:
-            raise Invalid('Bad value passed to filter %s got %s' % (name, params[name]))
-
+    _check_filter_values(params)
     query = ListQuery(scope=_scope(context, params.get('is_public')),
                       limit=_limit(params.get('limit'), current))
     if 'marker' in params:
         if not im.is_uuid_like(params['marker']):
             raise Invalid('Invalid marker format')
         query.marker = params['marker']
-    query.sort_key = params.get('sort_key', 'created_at')
-    if query.sort_key not in SORT_KEYS:
-        raise Invalid('Unsupported sort_key. Acceptable values: %s' % ', '.join(SORT_KEYS))
-    sort_dir = params.get('sort_dir', 'desc')
-    if sort_dir not in SORT_DIRS:
-        raise Invalid('Unsupported sort_dir. Acceptable values: %s' % ', '.join(SORT_DIRS))
-    query.descending = sort_dir == 'desc'
+    query.sort_key, query.descending = _order(params)
     if 'changes-since' in params:
         since = im.parse_isotime(params['changes-since'])
         if since is None:
@@ -90,6 +78,26 @@ def parse_list_params(context, params, current):
     query.properties = {key[len(PROPERTY_PREFIX):]: value for key, value in params.items()
                         if key.startswith(PROPERTY_PREFIX)}
     return query
+
+
+def _check_filter_values(params):
+    for name in _NON_NEGATIVE_FILTERS:
+        if name in params and not _is_non_negative_int(params[name]):
+            raise Invalid('Bad value passed to filter %s got %s' % (name, params[name]))
+    for name in ('is_public', 'protected'):
+        if name in params and params[name].lower() not in _BOOLEAN_FILTER_VALUES:
+            raise Invalid('Bad value passed to filter %s got %s' % (name, params[name]))
+
+
+def _order(params):
+    """(sort_key, descending) of a listing."""
+    sort_key = params.get('sort_key', 'created_at')
+    if sort_key not in SORT_KEYS:
+        raise Invalid('Unsupported sort_key. Acceptable values: %s' % ', '.join(SORT_KEYS))
+    sort_dir = params.get('sort_dir', 'desc')
+    if sort_dir not in SORT_DIRS:
+        raise Invalid('Unsupported sort_dir. Acceptable values: %s' % ', '.join(SORT_DIRS))
+    return sort_key, sort_dir == 'desc'
 
 
 def _is_non_negative_int(value):

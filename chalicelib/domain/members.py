@@ -1,11 +1,16 @@
 """Image memberships (v1 §14): who may share, member lists, shared images."""
-import contextlib
+from __future__ import annotations
 
-from chalicelib.config import settings
+import contextlib
+from typing import Iterator
+
 from chalicelib.domain import image_meta as im
+from chalicelib.domain.context import RequestContext
 from chalicelib.domain.errors import (Invalid, Conflict, NotFound,
                                       TooLarge, NotAuthenticated)
-from chalicelib.domain.ports import CatalogUnavailable
+from chalicelib.domain.policy import Policy
+from chalicelib.domain.ports import CatalogUnavailable, DomainSettings, ImageRecord, Membership
+from chalicelib.domain.records import ImageRecords, replaced
 from chalicelib.domain.visibility import can_modify
 
 # The reference's `member` column holds 255 characters; a DynamoDB key can be neither
@@ -13,22 +18,22 @@ from chalicelib.domain.visibility import can_modify
 MEMBER_ID_MAX = 255
 
 
-def is_member_id(member):
+def is_member_id(member: object) -> bool:
     return isinstance(member, str) and 0 < len(member) <= MEMBER_ID_MAX
 
 
-def _check_member_id(member):
+def _check_member_id(member: object) -> None:
     if not is_member_id(member):
         raise Invalid('Invalid member id: it must be 1 to %d characters long.'
                          % MEMBER_ID_MAX)
 
 
 class MemberService:
-    def __init__(self, catalog, memberships, images, policy):
-        self.catalog, self.memberships = catalog, memberships   # the image and member stores
-        self.images, self.policy = images, policy
+    def __init__(self, records: ImageRecords, policy: Policy, settings: DomainSettings):
+        self.records, self.policy, self.settings = records, policy, settings
+        self.memberships = records.memberships
 
-    def list_members(self, context, image_id):
+    def list_members(self, context: RequestContext, image_id: str) -> list[Membership]:
         """[{member_id, can_share}] as the caller may see them (v1 §14.1)."""
         self.policy.enforce(context, 'get_members')
         image = self._live_visible_image(context, image_id)
@@ -37,7 +42,8 @@ class MemberService:
             members = [m for m in members if m['member_id'] == context.tenant]
         return members
 
-    def add_member(self, context, image_id, member, can_share=None):
+    def add_member(self, context: RequestContext, image_id: str, member: str,
+                   can_share: bool | None = None) -> None:
         image = self._image_to_share(context, image_id, 'modify_member')
         _check_member_id(member)
         # The quota is held by a counter on the image, checked and raised in one
@@ -48,7 +54,8 @@ class MemberService:
             if not self.memberships.put(image, member, can_share):
                 self._count_members(image_id, -1)  # an update of an existing member
 
-    def replace_members(self, context, image_id, memberships):
+    def replace_members(self, context: RequestContext, image_id: str,
+                        memberships: list[tuple[str, bool | None]]) -> None:
         """`memberships`: [(member_id, can_share or None)]; the list becomes exactly this."""
         image = self._image_to_share(context, image_id, 'modify_member')
         self._check_quota(len(memberships))
@@ -63,7 +70,7 @@ class MemberService:
             for member, can_share in wanted.items():
                 self.memberships.put(image, member, can_share)
 
-    def remove_member(self, context, image_id, member):
+    def remove_member(self, context: RequestContext, image_id: str, member: str) -> None:
         self._image_to_share(context, image_id, 'delete_member')
         if not is_member_id(member):  # could never have been added
             raise NotFound('Membership could not be found.')
@@ -76,7 +83,7 @@ class MemberService:
         except CatalogUnavailable:  # the membership is gone all the same
             self._forget_count(image_id)
 
-    def shared_images(self, context, member):
+    def shared_images(self, context: RequestContext, member: str) -> list[Membership]:
         """[{image_id, can_share}] of `member`'s memberships the caller may see (§14.5)."""
         if not (context.is_admin or context.tenant is not None):
             return []
@@ -85,7 +92,7 @@ class MemberService:
         memberships = list(self.memberships.of_member(member))
         if not memberships:
             return []
-        images = self.catalog.get_many(m['image_id'] for m in memberships)
+        images = self.records.catalog.get_many(m['image_id'] for m in memberships)
         # Memberships of deleted images are gone (§14.5), even rows a delete failed
         # to remove.
         memberships = [m for m in memberships if m['image_id'] in images
@@ -95,13 +102,14 @@ class MemberService:
         return [m for m in memberships if images[m['image_id']]['owner'] == context.tenant]
 
     # -- shared checks --------------------------------------------------------------
-    def _live_visible_image(self, context, image_id):
-        image = self.images.get_visible(context, image_id)
+    def _live_visible_image(self, context: RequestContext, image_id: str) -> ImageRecord:
+        image = self.records.get_visible(context, image_id)
         if image['deleted'] or image['status'] in (im.DELETED, im.PENDING_DELETE):
             raise NotFound('Image with identifier %s has been deleted.' % image_id)
         return image
 
-    def _image_to_share(self, context, image_id, rule):
+    def _image_to_share(self, context: RequestContext, image_id: str,
+                        rule: str) -> ImageRecord:
         """Preconditions of every membership change, in the reference's order."""
         if context.tenant is None and not context.is_admin:
             raise NotAuthenticated('No authenticated user')
@@ -111,23 +119,24 @@ class MemberService:
             raise NotFound('No permission to share that image')
         return image
 
-    def _member_can_share(self, context, image_id):
+    def _member_can_share(self, context: RequestContext, image_id: str) -> bool:
         membership = self.memberships.get(image_id, context.tenant)
         return membership is not None and membership['can_share']
 
-    def _count_members(self, image_id, change, check=False, absolute=False):
-        def count(current_image):
+    def _count_members(self, image_id: str, change: int, check: bool = False,
+                       absolute: bool = False) -> None:
+        def count(current_image: ImageRecord) -> ImageRecord:
             known = current_image.get('member_count')
             if known is None:   # images from before the counter: count the rows once
                 known = len(self.memberships.of_image(image_id))
             wanted = change if absolute else max(known + change, 0)
             if check:
                 self._check_quota(wanted)
-            return dict(current_image, member_count=wanted)
-        self.images.change(image_id, count)
+            return replaced(current_image, member_count=wanted)
+        self.records.change(image_id, count)
 
     @contextlib.contextmanager
-    def _recounted_on_failure(self, image_id):
+    def _recounted_on_failure(self, image_id: str) -> Iterator[None]:
         """Rows and their count are separate writes: when one fails half-way, forget
         the count, and the next change counts the rows."""
         try:
@@ -136,16 +145,15 @@ class MemberService:
             self._forget_count(image_id)
             raise
 
-    def _forget_count(self, image_id):
+    def _forget_count(self, image_id: str) -> None:
         try:
-            self.images.change(image_id, lambda current_image: dict(
+            self.records.change(image_id, lambda current_image: replaced(
                 current_image, member_count=None))
         except (CatalogUnavailable, Conflict, NotFound):
             pass  # the count stays off until a PUT of the whole list sets it again
 
-    @staticmethod
-    def _check_quota(count):
-        quota = settings().image_member_quota
+    def _check_quota(self, count: int) -> None:
+        quota = self.settings.image_member_quota
         if 0 <= quota < count:
             raise TooLarge(
                 'The limit has been exceeded on the number of allowed image members for '

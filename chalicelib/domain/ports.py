@@ -3,6 +3,7 @@ and the failures they report. storage/ holds the DynamoDB, S3 and HTTP adapters;
 storage/memory.py an in-memory one of each (tests/storage checks both alike)."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, TypedDict
 
 
@@ -44,6 +45,62 @@ class Membership(TypedDict):
 
 
 Change = Callable[[ImageRecord], 'ImageRecord | None']
+
+
+class DomainSettings(Protocol):
+    """The settings the domain reads (config.Settings has them): handed to each service
+    when it is built, never read from the environment by the domain."""
+    @property
+    def image_size_cap(self) -> int: ...
+    @property
+    def user_storage_quota(self) -> int: ...
+    @property
+    def image_property_quota(self) -> int: ...
+    @property
+    def image_member_quota(self) -> int: ...
+    @property
+    def limit_param_default(self) -> int: ...
+    @property
+    def api_limit_max(self) -> int: ...
+    @property
+    def delayed_delete(self) -> bool: ...
+    @property
+    def deleted_retention_days(self) -> int: ...
+    @property
+    def disk_formats(self) -> tuple: ...
+    @property
+    def container_formats(self) -> tuple: ...
+    @property
+    def inline_upload_limit(self) -> int: ...
+    @property
+    def inline_download_limit(self) -> int: ...
+    @property
+    def presign_expiry(self) -> int: ...
+    @property
+    def upload_timeout(self) -> int: ...
+    @property
+    def upload_part_size(self) -> int: ...
+    @property
+    def upload_parts_page(self) -> int: ...
+    @property
+    def step_bytes(self) -> int: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class PartLimits:
+    """What the blob store takes of a multipart upload and of a single PUT."""
+    min_part_size: int       # every part but the last
+    max_part_size: int
+    max_parts: int
+    max_single_put: int
+
+    def part_size_for(self, size: int, wanted: int) -> int:
+        """A part size the store takes for `size` bytes, as near `wanted` as it may."""
+        return min(max(wanted, self.min_part_size, -(-size // self.max_parts)),
+                   self.max_part_size)
+
+
+Background = Callable[..., None]   # background(job, image_id, url=None, offset=0)
 
 
 class ImageStore(Protocol):
@@ -91,14 +148,22 @@ class MemberStore(Protocol):
 
 
 class StoredBlob(Protocol):
-    location: str
-    size: int
-    md5: str
-    sha256: str
+    @property
+    def location(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def md5(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+Part = dict[str, Any]   # {'part_number', 'etag', 'size'?}
 
 
 class BlobStore(Protocol):
     """Image bytes: one object per image, checksums computed while streaming."""
+    limits: PartLimits
 
     def key_for(self, image_id: str) -> str: ...
 
@@ -114,6 +179,39 @@ class BlobStore(Protocol):
     def size_of(self, key: str) -> int | None: ...
 
     def presign_get(self, location: str, expiry: int) -> str: ...
+
+    # -- presigned uploads: the client sends the bytes, the finalizer checks them ----
+    def presign_put(self, key: str, size: int, expiry: int) -> str: ...
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, size: int,
+                     expiry: int) -> str: ...
+
+    def list_parts(self, key: str, upload_id: str, through: int | None = None) -> list[Part]:
+        """BlobMissing when the multipart upload is gone (completed or aborted)."""
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> None: ...
+
+    def checksums(self, key: str, limit: int) -> tuple[StoredBlob, str]:
+        """(the object's size and checksums, its ETag); BlobTooLarge past `limit`."""
+
+    def promote(self, key: str, image_id: str, etag: str) -> str:
+        """Move a checked upload to the image's key (only the version of `etag`)."""
+
+    def head(self, key: str) -> tuple[int, str]: ...
+
+    # -- work in steps: multipart uploads that survive between invocations ---------
+    def create_multipart(self, key: str) -> str: ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+    def read_from(self, key: str, start: int, etag: str | None) -> BinaryIO: ...
+
+    def copy_part(self, key: str, etag: str, image_id: str, upload_id: str, number: int,
+                  start: int, end: int) -> None: ...
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> None: ...
+
+    def complete_parts(self, key: str, upload_id: str) -> None: ...
 
 
 class SourceReader(Protocol):

@@ -13,21 +13,14 @@ import hashlib
 import math
 import time
 
-from chalicelib.config import settings
+from typing import Any, BinaryIO, Callable
+
 from chalicelib.domain.ports import BlobTooLarge
 
 CHUNK = 1 << 20
-MIN_PART_SIZE = 5 << 20          # S3's smallest part (all but the last)
-MAX_PARTS = 10000
-MAX_PART_SIZE = 5 << 30          # S3's largest part
 
 
-def part_size_for(size, wanted):
-    """A part size S3 takes for an object of `size` bytes, as near `wanted` as it may."""
-    return min(max(wanted, MIN_PART_SIZE, math.ceil(size / MAX_PARTS)), MAX_PART_SIZE)
-
-
-def part_range(number, part_size, size):
+def part_range(number: int, part_size: int, size: int) -> tuple[int, int]:
     """[start, end) of part `number` (from 1) of an object of `size` bytes."""
     return (number - 1) * part_size, min(number * part_size, size)
 
@@ -64,17 +57,18 @@ class StepBudget:
     more than GLANCE_STEP_RESERVE_SECONDS of the invocation remain (for the copy and
     the record; `deadline` is time.monotonic()'s, None outside Lambda)."""
 
-    def __init__(self, deadline=None):
-        self.remaining = settings().step_bytes or math.inf
+    def __init__(self, step_bytes: int = 0, deadline: float | None = None):
+        self.remaining: float = step_bytes or math.inf
         self._deadline = deadline
 
     @classmethod
-    def of_invocation(cls, context):
+    def of_invocation(cls, context: Any, step_bytes: int,
+                      reserve_seconds: float) -> 'StepBudget':
         """The budget of a Lambda invocation (its context), or None's."""
         if context is None or not hasattr(context, 'get_remaining_time_in_millis'):
-            return cls()
-        return cls(time.monotonic() + context.get_remaining_time_in_millis() / 1000.0
-                   - settings().step_reserve_seconds)
+            return cls(step_bytes)
+        return cls(step_bytes, time.monotonic()
+                   + context.get_remaining_time_in_millis() / 1000.0 - reserve_seconds)
 
     def chunk(self, wanted):
         """Bytes to read next (0: the step is over)."""
@@ -122,6 +116,17 @@ def hash_stream(body, start, size, checksums, budget):
     return position
 
 
+def _reread_part(body, chain):
+    """The bytes an earlier step read of the unfinished part, read again and checked."""
+    part_start, offset = chain['part_start'], chain['offset']
+    part = bytearray(body.read(offset - part_start)) if offset > part_start else bytearray()
+    if len(part) != offset - part_start or (
+            part and hashlib.sha256(part).hexdigest() != chain['partial_sha256']):
+        raise SourceChanged('The external source changed during the copy: it no '
+                            'longer sends the bytes it sent before.')
+    return part
+
+
 class SourceChanged(Exception):
     """A chained copy's source no longer sends the bytes an earlier step read."""
 
@@ -149,12 +154,7 @@ def copy_stream(body, chain, checksums, budget, put_part, size=None):
     part_size, limit = chain['part_size'], chain['limit']
     part_start, offset = chain['part_start'], chain['offset']
     try:
-        part = bytearray(body.read(offset - part_start)) if offset > part_start else \
-            bytearray()
-        if len(part) != offset - part_start or (
-                part and hashlib.sha256(part).hexdigest() != chain['partial_sha256']):
-            raise SourceChanged('The external source changed during the copy: it no '
-                                'longer sends the bytes it sent before.')
+        part = _reread_part(body, chain)
         position, done = offset, False
         while True:
             wanted = max(budget.chunk(CHUNK), 0)   # overspent by the chunk past a boundary

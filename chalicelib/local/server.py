@@ -138,26 +138,31 @@ def local_gateway(app, config):
     return gateway
 
 
+def _request_line_and_headers(environ):
+    """(method, path with its query, headers) as chalice's LocalGateway takes them."""
+    path = routing_path(environ)
+    if environ.get('QUERY_STRING'):
+        path += '?' + environ['QUERY_STRING']
+    headers = {name.lower(): _from_wire(value) for name, value in environ[RAW_HEADERS]}
+    # API Gateway gives the authorizer X-Auth-Token (its identity source);
+    # chalice's LocalGateway always reads `authorization`. Without a token the
+    # stage's UNAUTHORIZED gateway response is Glance's 401: here the view answers it.
+    headers.pop('authorization', None)
+    headers['authorization'] = headers.get('x-auth-token', '')
+    return environ['REQUEST_METHOD'], path, headers
+
+
 def wsgi_front(gateway):
     """A WSGI application that hands each request to chalice's LocalGateway."""
     from chalice.local import LocalGatewayException
     from werkzeug.wsgi import get_input_stream
 
     from chalicelib.api.common import streamed_body
-    from chalicelib.domain.images import OCTET_STREAM
+    from chalicelib.domain.transfers import OCTET_STREAM
 
     def application(environ, start_response):
         started = time.monotonic()
-        method = environ['REQUEST_METHOD']
-        path = routing_path(environ)
-        if environ.get('QUERY_STRING'):
-            path += '?' + environ['QUERY_STRING']
-        headers = {name.lower(): _from_wire(value) for name, value in environ[RAW_HEADERS]}
-        # API Gateway gives the authorizer X-Auth-Token (its identity source);
-        # chalice's LocalGateway always reads `authorization`. Without a token the
-        # stage's UNAUTHORIZED gateway response is Glance's 401: here the view answers it.
-        headers.pop('authorization', None)
-        headers['authorization'] = headers.get('x-auth-token', '')
+        method, path, headers = _request_line_and_headers(environ)
         stream, body = _CountingStream(get_input_stream(environ)), None
         binary = headers.get('content-type', '').split(';')[0].strip() == OCTET_STREAM
         if binary:  # image bytes: streamed to the app, not copied into the event
@@ -265,6 +270,29 @@ def _first_commands(url, auth_mode):
             '   (make clients installs it)' % (glance, url)]
 
 
+def _configure_logging():
+    import logging
+
+    from chalicelib.config import settings
+    logging.basicConfig(level=settings().log_level, stream=sys.stdout,
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    for library in QUIET_LIBRARIES:   # their INFO lines say nothing about requests
+        logging.getLogger(library).setLevel(max(logging.WARNING, logging.root.level))
+
+
+def _print_banner(url, embedded_moto):
+    from chalicelib.config import settings
+    print('Glance v1 API on %s (auth mode %s, AWS at %s%s)' % (
+        url, os.environ.get('GLANCE_AUTH_MODE', 'noauth'), os.environ['AWS_ENDPOINT_URL'],
+        ', embedded moto: state lives in memory' if embedded_moto else ''), flush=True)
+    for line in _first_commands(url, settings().auth_mode):
+        print(line, flush=True)
+    print('The embedded AWS: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing '
+          'AWS_DEFAULT_REGION=%s .venv/bin/aws --endpoint-url %s dynamodb scan --table-name %s'
+          % (settings().region, os.environ['AWS_ENDPOINT_URL'], settings().images_table),
+          flush=True)
+
+
 def main():
     project_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, project_dir)
@@ -278,15 +306,9 @@ def main():
         moto_server = EmbeddedAWS(int(os.environ.get('GLANCE_AWS_PORT') or 0) or None)
         os.environ['AWS_ENDPOINT_URL'] = moto_server.url
 
-    import logging
-
     from werkzeug.serving import make_server
 
-    from chalicelib.config import settings
-    logging.basicConfig(level=settings().log_level, stream=sys.stdout,
-                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    for library in QUIET_LIBRARIES:   # their INFO lines say nothing about requests
-        logging.getLogger(library).setLevel(max(logging.WARNING, logging.root.level))
+    _configure_logging()
     from app import app
     from chalicelib.storage.resources import ensure_resources
     ensure_resources()
@@ -295,16 +317,7 @@ def main():
 
     server = make_server(LOOPBACK, port, wsgi_front(local_gateway(app, config)),
                          threaded=True, request_handler=request_handler())
-    url = 'http://%s:%d' % (LOOPBACK, server.port)
-    print('Glance v1 API on %s (auth mode %s, AWS at %s%s)' % (
-        url, os.environ.get('GLANCE_AUTH_MODE', 'noauth'), os.environ['AWS_ENDPOINT_URL'],
-        ', embedded moto: state lives in memory' if moto_server else ''), flush=True)
-    for line in _first_commands(url, settings().auth_mode):
-        print(line, flush=True)
-    print('The embedded AWS: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing '
-          'AWS_DEFAULT_REGION=%s .venv/bin/aws --endpoint-url %s dynamodb scan --table-name %s'
-          % (settings().region, os.environ['AWS_ENDPOINT_URL'], settings().images_table),
-          flush=True)
+    _print_banner('http://%s:%d' % (LOOPBACK, server.port), moto_server is not None)
 
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()

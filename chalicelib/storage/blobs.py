@@ -8,10 +8,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.config import settings
-from chalicelib.domain.ports import BlobMissing, BlobStoreError, BlobTooLarge
+from chalicelib.domain.ports import BlobMissing, BlobStoreError, BlobTooLarge, PartLimits
 
 _CHUNK = 1 << 20
 UPLOAD_PREFIX = 'uploads/'
+# S3's: the smallest part (all but the last), the largest part, the most parts, the
+# largest single PUT
+S3_LIMITS = PartLimits(min_part_size=5 << 20, max_part_size=5 << 30, max_parts=10000,
+                       max_single_put=5 << 30)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +47,7 @@ class _HashingReader:
 
 
 _session_lock = threading.Lock()
-_sessions = []
+_sessions: list = []
 
 
 def s3_client():
@@ -58,6 +62,8 @@ def s3_client():
 
 
 class ImageBlobStore:
+    limits = S3_LIMITS
+
     def __init__(self, client_factory=s3_client):
         self._client_factory = client_factory
         self._client = None

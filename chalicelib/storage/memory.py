@@ -15,6 +15,7 @@ import threading
 from chalicelib.domain.image_meta import RECORD_FIELDS, created_key, is_listed_by_default
 from chalicelib.domain.ports import (BlobMissing, BlobTooLarge, ImageExists, ImageMissing,
                                      SourceNotFound, SourceRefused)
+from chalicelib.storage.blobs import S3_LIMITS
 from chalicelib.storage.models import PUBLIC_PARTITION, audience, name_key
 
 _CHUNK = 1 << 20
@@ -170,6 +171,7 @@ class MemoryBlob:
 
 class InMemoryBlobStore:
     """Objects by key, checksums computed as they are written."""
+    limits = S3_LIMITS   # what the S3 adapter takes, so that the domain plans alike
 
     def __init__(self, bucket='images'):
         self.bucket, self.objects = bucket, {}

@@ -1,13 +1,14 @@
 """Domain rules on the in-memory stores: no moto, no HTTP, no chalice request."""
+import dataclasses
 import io
 
 import pytest
 
+from chalicelib import config
+from chalicelib.composition import assemble
 from chalicelib.domain import context as ctx
 from chalicelib.domain.errors import Forbidden, NotFound, TooLarge
-from chalicelib.domain.images import ImageData, ImageService
-from chalicelib.domain.members import MemberService
-from chalicelib.domain.policy import Policy
+from chalicelib.domain.transfers import ImageData
 from chalicelib.storage.memory import (InMemoryBlobStore, InMemoryImageStore,
                                        InMemoryMemberStore, InMemorySources)
 
@@ -16,14 +17,20 @@ B = ctx.from_identity('tenant-b', 'user-b', ['member'])
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
 
 
+def _world(**settings):
+    """The services on in-memory stores, with `settings` changed (handed to them: the
+    domain never reads the environment)."""
+    blobs = InMemoryBlobStore()
+    built = assemble(dataclasses.replace(config.settings(), **settings), InMemoryImageStore(),
+                     InMemoryMemberStore(), blobs,
+                     InMemorySources({'http://example.org/a.raw': b'remote bytes'}),
+                     background=lambda *job: None)
+    return built.images, built.members, blobs
+
+
 @pytest.fixture
 def world():
-    catalog, memberships = InMemoryImageStore(), InMemoryMemberStore()
-    blobs, policy = InMemoryBlobStore(), Policy.from_file(None)
-    images = ImageService(catalog, memberships, blobs, policy,
-                          InMemorySources({'http://example.org/a.raw': b'remote bytes'}),
-                          background=lambda *job: None)
-    return images, MemberService(catalog, memberships, images, policy), blobs
+    return _world()
 
 
 def _upload(images, context, data, **meta):
@@ -79,9 +86,8 @@ def test_delete_removes_the_bytes_and_the_memberships(world):
         images.show(B, image['id'])
 
 
-def test_member_quota(world, settings_override):
-    settings_override(image_member_quota=2)
-    images, members, _ = world
+def test_member_quota():
+    images, members, _ = _world(image_member_quota=2)
     image = _upload(images, A, b'abc')
     members.add_member(A, image['id'], 'tenant-b')
     members.add_member(A, image['id'], 'tenant-c')
