@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain import image_meta as im
 from chalicelib.domain.errors import Conflict, Invalid, NotFound, Unavailable
@@ -27,7 +27,7 @@ from chalicelib.domain.records import (ImageRecords, abort_upload, activated,
                                        bucket_location, discard, integrity_fault, replaced,
                                        require_formats)
 from chalicelib.domain.steps import (CopyProgress, HashedBlob, ResumableChecksums,
-                                     SourceChanged, StepBudget, copy_stream)
+                                     SourceChanged, StepBudget, copy_stream, stale_step)
 
 LOG = logging.getLogger(__name__)
 COPY = 'copy'                      # pending_upload['mode'] of a chained copy
@@ -101,17 +101,6 @@ class ExternalSources:
         if image['size'] > self.settings.inline_download_limit:
             self.background(CACHE_IMAGE, image['id'], url)
         return image
-
-
-class CopyPath(Protocol):
-    """What a chained copy records: copy-from and the location cache differ here only."""
-    job: str
-
-    def begins(self, image: ImageRecord, url: str) -> ImageRecord | None: ...
-
-    def recorded(self, image: ImageRecord, blob: StoredBlob) -> ImageRecord: ...
-
-    def failed(self, image: ImageRecord, fault: str) -> ImageRecord: ...
 
 
 class Copier:
@@ -206,9 +195,7 @@ class Copier:
         chain = copy_chain(image, path.job) if image else None
         if image is None or chain is None:
             return None   # deleted, failed or finished: the chain is over
-        if chain['offset'] != offset:
-            LOG.info('copying image %s: step at %d skipped, the chain is at %d',
-                     image_id, offset, chain['offset'])
+        if stale_step('copying', image_id, chain, offset):
             return image
         checksums = ResumableChecksums(chain['checksums'])
         # a delivery of the last step that assembled the copy and then failed to record
@@ -339,10 +326,11 @@ def _move_chain(expected: Chain, new: Chain) -> Any:
     return change
 
 
-class CopyFrom:
-    """The background half of copy-from: queued -> saving, the source streamed into
-    the bucket, then active, or killed when the bytes cannot be the image's."""
-    job = COPY_IMAGE
+class CopyPath:
+    """What both paths do with a copier's event: a step of their chain, or the start of
+    a copy (at once when one invocation can, else a chain). They differ in what they
+    record: `begins`, `recorded`, `failed`."""
+    job = ''
 
     def __init__(self, records: ImageRecords, copier: Copier):
         self.records, self.copier = records, copier
@@ -350,18 +338,48 @@ class CopyFrom:
     def run(self, image_id: str, url: str, offset: int = 0,
             budget: StepBudget | None = None) -> ImageRecord | None:
         image = self.records.get(image_id)
-        if image is None:
+        if image is None or not self.wanted(image, url):
             return None
         if copy_chain(image, self.job):
             return self.copier.step(image_id, url, offset, budget, self)
         budget = self.copier.budget(budget)
-        if offset or image['status'] != im.QUEUED:
+        if offset or not self.may_start(image):
             return None
         if not image['size'] or not budget.covers(image['size']):
             return self.copier.start_chain(image, url, budget, self)
-        return self._copy_at_once(image_id, url)
+        return self.copy_at_once(image, url)
 
-    def _copy_at_once(self, image_id: str, url: str) -> ImageRecord | None:
+    def wanted(self, image: ImageRecord, url: str) -> bool:
+        return True
+
+    def may_start(self, image: ImageRecord) -> bool:
+        return True
+
+    def copy_at_once(self, image: ImageRecord, url: str) -> ImageRecord | None:
+        raise NotImplementedError
+
+    def begins(self, image: ImageRecord, url: str) -> ImageRecord | None:
+        """The record as a chain starts, or None when it may not."""
+        raise NotImplementedError
+
+    def recorded(self, image: ImageRecord, blob: StoredBlob) -> ImageRecord:
+        raise NotImplementedError
+
+    def failed(self, image: ImageRecord, fault: str) -> ImageRecord:
+        raise NotImplementedError
+
+
+class CopyFrom(CopyPath):
+    """The background half of copy-from: queued -> saving, the source streamed into
+    the bucket, then active, or killed when the bytes cannot be the image's."""
+    job = COPY_IMAGE
+
+    def may_start(self, image: ImageRecord) -> bool:
+        return image['status'] == im.QUEUED
+
+    def copy_at_once(self, image: ImageRecord, url: str) -> ImageRecord | None:
+        image_id = image['id']
+
         def start(current_image: ImageRecord) -> ImageRecord:
             if current_image['status'] != im.QUEUED:
                 raise Conflict('not queued')
@@ -394,30 +412,19 @@ class CopyFrom:
         return replaced(image, status=im.KILLED, updated_at=im.now_string())
 
 
-class LocationCache:
+class LocationCache(CopyPath):
     """The background copy of a large external location into the bucket, to which
     downloads are then redirected. Kept only if the bytes are the recorded size and
     match a checksum the client gave; otherwise the fault is recorded (502)."""
     job = CACHE_IMAGE
 
-    def __init__(self, records: ImageRecords, copier: Copier):
-        self.records, self.copier = records, copier
+    def wanted(self, image: ImageRecord, url: str) -> bool:
+        return still_located(image, url)
 
-    def run(self, image_id: str, url: str, offset: int = 0,
-            budget: StepBudget | None = None) -> ImageRecord | None:
-        image = self.records.get(image_id)
-        if image is None or not still_located(image, url):
-            return None
-        if copy_chain(image, self.job):
-            return self.copier.step(image_id, url, offset, budget, self)
-        budget = self.copier.budget(budget)
-        if offset:
-            return None
-        if not image['size'] or not budget.covers(image['size']):
-            return self.copier.start_chain(image, url, budget, self)
+    def copy_at_once(self, image: ImageRecord, url: str) -> ImageRecord | None:
         blob, fault = self.copier.copy_once(image, url)
         if blob is None:
-            LOG.warning('caching the location of image %s failed: %s', image_id, fault)
+            LOG.warning('caching the location of image %s failed: %s', image['id'], fault)
 
         def finish(current_image: ImageRecord) -> ImageRecord:
             if not still_located(current_image, url):
@@ -425,7 +432,7 @@ class LocationCache:
             if blob is None:
                 return self.failed(current_image, fault or '')
             return self.recorded(current_image, blob)
-        return self.copier.keep(image_id, blob, finish)
+        return self.copier.keep(image['id'], blob, finish)
 
     def begins(self, image: ImageRecord, url: str) -> ImageRecord | None:
         if not still_located(image, url) or image['pending_upload'] or \

@@ -15,7 +15,7 @@ from chalicelib.domain.ports import (Background, BlobMissing, BlobStore, BlobToo
                                      StoredBlob)
 from chalicelib.domain.records import ImageRecords, activated, replaced
 from chalicelib.domain.steps import (HashedBlob, ResumableChecksums, StepBudget,
-                                     hash_stream, part_range)
+                                     hash_stream, part_range, stale_step)
 from chalicelib.domain.uploads import Upload, discard_upload
 
 LOG = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class UploadFinalizer:
         if size > limit or size != upload['size']:
             return self._refuse(image_id, upload, upload['key'])
         location = self.blobs.key_for(image_id)
-        chain = {'offset': 0, 'etag': etag, 'copy_key': location,
+        chain: Chain = {'offset': 0, 'etag': etag, 'copy_key': location,
                  'copy_id': self.blobs.create_multipart(location),
                  'part_size': self.blobs.limits.part_size_for(
                      size, self.settings.upload_part_size),
@@ -146,9 +146,7 @@ class UploadFinalizer:
         chain = upload.get('finalizing')
         if image is None or image['status'] != im.SAVING or not chain:
             return None   # deleted, refused or activated: the chain is over
-        if chain['offset'] != offset:
-            LOG.info('finalizing image %s: step at %d skipped, the chain is at %d',
-                     image_id, offset, chain['offset'])
+        if stale_step('finalizing', image_id, chain, offset):
             return image
         checksums = ResumableChecksums(chain['checksums'])
         try:

@@ -12,13 +12,13 @@ from typing import Any, Callable
 from chalicelib.domain import image_meta as im
 from chalicelib.domain.context import RequestContext
 from chalicelib.domain.copies import ExternalSources, Source
-from chalicelib.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, Unavailable
+from chalicelib.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from chalicelib.domain.listing import parse_list_params, select_page
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.ports import (BlobStore, BlobStoreError, CatalogUnavailable,
                                      DomainSettings, ImageExists, ImageRecord)
-from chalicelib.domain.records import (ImageRecords, abort_upload, bucket_location, is_gone,
-                                       replaced)
+from chalicelib.domain.records import (ImageRecords, abort_upload, bucket_location,
+                                       check_count_quota, is_gone, replaced)
 from chalicelib.domain.transfers import Download, ImageData, Transfers
 from chalicelib.domain.visibility import can_modify
 
@@ -210,11 +210,7 @@ class ImageService:
             self.policy.enforce(context, 'upload_image')
 
     def _check_property_quota(self, count: int) -> None:
-        quota = self.settings.image_property_quota
-        if 0 <= quota < count:
-            raise TooLarge(
-                'The limit has been exceeded on the number of allowed image properties. '
-                'Attempted: %d, Maximum: %d' % (count, quota))
+        check_count_quota(count, self.settings.image_property_quota, 'image properties')
 
     def _external_source(self, context: RequestContext, meta: Meta, copy_from: str | None,
                          data: ImageData | None) -> Source | None:

@@ -6,11 +6,10 @@ from typing import Iterator
 
 from chalicelib.domain import image_meta as im
 from chalicelib.domain.context import RequestContext
-from chalicelib.domain.errors import (Invalid, Conflict, NotFound,
-                                      TooLarge, NotAuthenticated)
+from chalicelib.domain.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.ports import CatalogUnavailable, DomainSettings, ImageRecord, Membership
-from chalicelib.domain.records import ImageRecords, replaced
+from chalicelib.domain.records import ImageRecords, check_count_quota, replaced
 from chalicelib.domain.visibility import can_modify
 
 # The reference's `member` column holds 255 characters; a DynamoDB key can be neither
@@ -153,8 +152,5 @@ class MemberService:
             pass  # the count stays off until a PUT of the whole list sets it again
 
     def _check_quota(self, count: int) -> None:
-        quota = self.settings.image_member_quota
-        if 0 <= quota < count:
-            raise TooLarge(
-                'The limit has been exceeded on the number of allowed image members for '
-                'this image. Attempted: %d, Maximum: %d' % (count, quota))
+        check_count_quota(count, self.settings.image_member_quota,
+                          'image members for this image')

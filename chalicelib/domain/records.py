@@ -104,6 +104,13 @@ class ImageRecords:
         return min(bound for bound in bounds if bound is not None)
 
 
+def check_count_quota(count: int, quota: int, counted: str) -> None:
+    """A limit on how many of something (a negative quota: no limit)."""
+    if 0 <= quota < count:
+        raise TooLarge('The limit has been exceeded on the number of allowed %s. '
+                       'Attempted: %d, Maximum: %d' % (counted, count, quota))
+
+
 def quota_exceeded(size: int | None, remaining: int) -> TooLarge:
     return TooLarge(
         'Denying attempt to upload image because it exceeds the quota: The size of '

@@ -7,9 +7,12 @@ stale delivery and does nothing. The hashes resume from their saved state, and t
 destination is a multipart upload whose parts survive between invocations, so that
 the result is that of one pass.
 """
+from __future__ import annotations
+
 import base64
 import dataclasses
 import hashlib
+import logging
 import math
 import time
 
@@ -18,6 +21,16 @@ from typing import Any, BinaryIO, Callable
 from chalicelib.domain.ports import BlobTooLarge
 
 CHUNK = 1 << 20
+LOG = logging.getLogger(__name__)
+
+
+def stale_step(work: str, image_id: str, chain: dict[str, Any], offset: int) -> bool:
+    """Whether a step was delivered twice or late: its offset is not the chain's."""
+    if chain['offset'] == offset:
+        return False
+    LOG.info('%s image %s: step at %d skipped, the chain is at %d',
+             work, image_id, offset, chain['offset'])
+    return True
 
 
 def part_range(number: int, part_size: int, size: int) -> tuple[int, int]:
@@ -30,7 +43,7 @@ class ResumableChecksums:
     JSON-able dict that `ResumableChecksums(state)` continues from (rehashes'
     serializable RustCrypto hashers; hashlib's OpenSSL state cannot be saved)."""
 
-    def __init__(self, state=None):
+    def __init__(self, state: dict[str, str] | None = None):
         from rehashes import PyMd5, PySha256
         if state is None:
             self._md5, self._sha256 = PyMd5(), PySha256()
@@ -38,15 +51,15 @@ class ResumableChecksums:
             self._md5 = PyMd5.deserialize(base64.b64decode(state['md5']))
             self._sha256 = PySha256.deserialize(base64.b64decode(state['sha256']))
 
-    def update(self, chunk):
+    def update(self, chunk: bytes) -> None:
         self._md5.update(chunk)
         self._sha256.update(chunk)
 
-    def state(self):
+    def state(self) -> dict[str, str]:
         return {'md5': base64.b64encode(self._md5.serialize()).decode(),
                 'sha256': base64.b64encode(self._sha256.serialize()).decode()}
 
-    def hexdigests(self):
+    def hexdigests(self) -> tuple[str, str]:
         """(md5, sha256) of every byte so far (the state itself stays resumable)."""
         copy = ResumableChecksums(self.state())
         return copy._md5.finalize(), copy._sha256.finalize()
@@ -70,16 +83,16 @@ class StepBudget:
         return cls(step_bytes, time.monotonic()
                    + context.get_remaining_time_in_millis() / 1000.0 - reserve_seconds)
 
-    def chunk(self, wanted):
+    def chunk(self, wanted: float) -> int:
         """Bytes to read next (0: the step is over)."""
         if self._deadline is not None and time.monotonic() >= self._deadline:
             return 0
         return int(min(wanted, self.remaining))
 
-    def spend(self, count):
+    def spend(self, count: int) -> None:
         self.remaining -= count
 
-    def covers(self, size):
+    def covers(self, size: int) -> bool:
         """Whether one step can take `size` bytes (by bytes; time is checked as it goes)."""
         return size <= self.remaining
 
@@ -93,7 +106,8 @@ class HashedBlob:
     sha256: str
 
 
-def hash_stream(body, start, size, checksums, budget):
+def hash_stream(body: BinaryIO, start: int, size: int, checksums: ResumableChecksums,
+                budget: StepBudget) -> int:
     """Read `body` (the object's bytes from `start`) into `checksums` as far as the
     budget allows, at least one chunk; -> the offset reached. A body that ends before
     `size` raises EOFError (the object is not the one that was checked)."""
@@ -116,7 +130,7 @@ def hash_stream(body, start, size, checksums, budget):
     return position
 
 
-def _reread_part(body, chain):
+def _reread_part(body: BinaryIO, chain: dict[str, Any]) -> bytearray:
     """The bytes an earlier step read of the unfinished part, read again and checked."""
     part_start, offset = chain['part_start'], chain['offset']
     part = bytearray(body.read(offset - part_start)) if offset > part_start else bytearray()
@@ -142,7 +156,9 @@ class CopyProgress:
     done: bool
 
 
-def copy_stream(body, chain, checksums, budget, put_part, size=None):
+def copy_stream(body: BinaryIO, chain: dict[str, Any], checksums: ResumableChecksums,
+                budget: StepBudget, put_part: Callable[[int, bytes], None],
+                size: int | None = None) -> CopyProgress:
     """One step of a chained copy: `body` is the source from chain['part_start'] on.
     The bytes an earlier step read of the unfinished part are read again and checked
     (SourceChanged); then the source is hashed on as far as the budget allows, each
