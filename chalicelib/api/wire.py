@@ -129,7 +129,7 @@ def best_match(accept, offers):
                     quality = 0.0
         if mask and quality > 0:
             ranges.append((mask.lower(), quality))
-    best, best_quality, matched_by = None, -1, '*/*'
+    best, best_quality, matched_by = None, -1.0, '*/*'
     for offer in offers:
         for mask, quality in ranges:
             if quality < best_quality or (quality == best_quality

@@ -256,7 +256,7 @@ def sources(context, query):
     """The sources whose union is the candidate set."""
     if query.scope != 'visible':
         return [IndexedImages(('all',))]
-    found = [IndexedImages(('public',))]
+    found: list[IndexedImages | SharedImages] = [IndexedImages(('public',))]
     if context.tenant is not None:
         found += [IndexedImages(('owner', context.tenant)), SharedImages(context.tenant)]
     return found
@@ -306,7 +306,8 @@ def _named_page(images, members, context, query, marker_image, names):
                for name in sorted(names)]
     merged = heapq.merge(*streams, key=im.created_key, reverse=query.descending)
     wanted = (image for image in merged if matches(image, query))
-    page, seen = [], set()
+    page: list = []
+    seen: set = set()
     while len(page) < query.limit:
         chunk = []
         for image in wanted:
