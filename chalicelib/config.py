@@ -6,6 +6,7 @@ the tests load a stage's variables before anything reads them.
 import dataclasses
 import os
 import re
+from typing import Any, Mapping
 
 DEFAULT_DISK_FORMATS = ('ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2',
                         'vdi', 'iso', 'ploop')
@@ -65,7 +66,7 @@ class Settings:
     source_min_rate: int             # bytes/s below which a source stream is dropped
 
 
-def parse_size(value):
+def parse_size(value: str) -> int:
     """Glance's `user_storage_quota` syntax: `<int>[B|KB|MB|GB|TB]`, binary units."""
     match = re.fullmatch(r'\s*(\d+)\s*([KMGT]?B?)\s*', value.upper())
     if not match or match.group(2) not in _SIZE_UNITS:
@@ -124,7 +125,7 @@ def _keystone_settings(env):
         token_cache_seconds=int(env.get('GLANCE_TOKEN_CACHE_SECONDS', 300)))
 
 
-def from_environ(environ=None):
+def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     auth_mode = _checked_auth_mode(env)
     return Settings(
@@ -162,10 +163,10 @@ def from_environ(environ=None):
     )
 
 
-_current = None
+_current: Settings | None = None
 
 
-def settings():
+def settings() -> Settings:
     """The settings in force, read from the environment on first use."""
     global _current
     if _current is None:
@@ -173,7 +174,7 @@ def settings():
     return _current
 
 
-def override(**changes):
+def override(**changes: Any) -> Settings:
     """Replace some settings (tests and the local runtime); returns the old ones."""
     global _current
     previous = settings()
@@ -181,6 +182,6 @@ def override(**changes):
     return previous
 
 
-def restore(previous):
+def restore(previous: Settings) -> None:
     global _current
     _current = previous

@@ -4,9 +4,12 @@ In AWS the finalizer receives the bucket's ObjectCreated notifications (a plain
 Lambda function wired in infra/, since `chalice package` rejects on_s3_event)
 and the reaper runs on a schedule. Locally the runtime feeds both (pump below).
 """
+from __future__ import annotations
+
 import json
 import logging
 import urllib.parse
+from typing import Any
 
 from chalicelib import logs
 from chalicelib.composition import run_event, services, step_budget
@@ -15,7 +18,7 @@ from chalicelib.storage.blobs import UPLOAD_PREFIX
 LOG = logging.getLogger(__name__)
 
 
-def finalize_bucket_event(event, context=None):
+def finalize_bucket_event(event: dict[str, Any], context: Any = None) -> list[tuple]:
     """An S3 event ({"Records": [...]}) -> finalize each uploaded object; or the next
     step of a chained finalization ({"job": "finalize", "image_id", "offset"}), which
     this function sends itself."""
@@ -34,7 +37,7 @@ def finalize_bucket_event(event, context=None):
     return _report_finalized(finalized)
 
 
-def reap_abandoned_uploads(event=None, context=None):
+def reap_abandoned_uploads(event: Any = None, context: Any = None) -> list[str]:
     reaped = services().finalizer.reap()
     for image_id in reaped:   # each image it kills, and how many
         LOG.warning('reaped image %s: its upload was never completed', image_id,
@@ -43,13 +46,13 @@ def reap_abandoned_uploads(event=None, context=None):
     return reaped
 
 
-def copy_image(event, context=None):
+def copy_image(event: dict[str, Any], context: Any = None) -> None:
     """The asynchronous half of copy-from and location caching in AWS, a step at a
     time: {"job", "image_id", "url", "offset"}."""
     run_event(event, step_budget(context))
 
 
-def pump_bucket_events(sqs, queue_url, wait_seconds=1):
+def pump_bucket_events(sqs: Any, queue_url: str, wait_seconds: int = 1) -> int:
     """Deliver queued S3 notifications to the finalizer once (the local runtime)."""
     handled = 0
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
@@ -65,7 +68,7 @@ def pump_bucket_events(sqs, queue_url, wait_seconds=1):
     return handled
 
 
-def _report_finalized(finalized):
+def _report_finalized(finalized: list[tuple]) -> list[tuple]:
     """A log line and an `UploadsFinalized` metric per outcome (active, killed, saving
     for a step that continues, ignored for a duplicate or stale event)."""
     for key, status in finalized:

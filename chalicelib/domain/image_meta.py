@@ -1,8 +1,14 @@
 """The v1 image record and the validation of client-supplied metadata (v1 §4, §5)."""
+from __future__ import annotations
+
 import datetime
 import re
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.domain.errors import Invalid
+
+if TYPE_CHECKING:
+    from chalicelib.domain.ports import DomainSettings, ImageRecord
 
 # Fields shown by v1, in the order of v1 §4.
 IMAGE_FIELDS = ('id', 'name', 'status', 'size', 'virtual_size', 'disk_format',
@@ -57,23 +63,23 @@ _UUID_LIKE = re.compile(r'^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}
                         r'[0-9a-f]{12}\}?$', re.IGNORECASE)
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def format_time(moment):
+def format_time(moment: datetime.datetime) -> str:
     return moment.strftime(TIME_FORMAT)
 
 
-def now_string():
+def now_string() -> str:
     return format_time(utcnow())
 
 
-def is_uuid_like(value):
-    return bool(value) and bool(_UUID_LIKE.match(value))
+def is_uuid_like(value: str | None) -> bool:
+    return bool(value) and bool(_UUID_LIKE.match(value or ''))
 
 
-def parse_isotime(value):
+def parse_isotime(value: str | None) -> datetime.datetime | None:
     """ISO-8601 (also date-only `20130101` and `2013-0101`) -> naive UTC datetime."""
     text = (value or '').strip()
     compact = re.fullmatch(r'(\d{4})-?(\d{2})-?(\d{2})', text)
@@ -88,7 +94,7 @@ def parse_isotime(value):
     return moment if moment.year >= 1900 else None
 
 
-def validate_image_meta(meta, settings):
+def validate_image_meta(meta: dict[str, Any], settings: DomainSettings) -> dict[str, Any]:
     """The deserializer's checks (glance.api.v1.images.validate_image_meta).
 
     Runs before anything is stored. Applies the aki/ari/ami pairing to `meta`.
@@ -121,13 +127,13 @@ def validate_image_meta(meta, settings):
     return meta
 
 
-def control_character(value):
+def control_character(value: str) -> str | None:
     """The first control character that may not be stored in metadata, or None."""
     found = CONTROL_CHARACTERS.search(value)
     return found.group() if found else None
 
 
-def check_header_value(header, value):
+def check_header_value(header: str, value: str | None) -> None:
     """One `x-image-meta-*` value as sent: no control characters, at most
     META_VALUE_MAX bytes."""
     if value is None:
@@ -142,13 +148,13 @@ def check_header_value(header, value):
                          % (header, size, META_VALUE_MAX))
 
 
-def check_property_name(name):
+def check_property_name(name: str) -> None:
     if len(name) > PROPERTY_NAME_MAX:
         raise Invalid('Image property name too long: %d characters, the limit is %d.'
                          % (len(name), PROPERTY_NAME_MAX))
 
 
-def user_metadata_size(image):
+def user_metadata_size(image: ImageRecord) -> int:
     """UTF-8 bytes of what clients stored in a record: its string fields, and the
     names and values of its properties (PROPERTY_OVERHEAD more each)."""
     size = sum(_utf8_size(image.get(field)) for field in RECORD_STRING_FIELDS)
@@ -156,7 +162,7 @@ def user_metadata_size(image):
                       for name, value in (image.get('properties') or {}).items())
 
 
-def check_record_size(image):
+def check_record_size(image: ImageRecord) -> None:
     """The record as it will be stored (create, or an update's merged properties)."""
     size = user_metadata_size(image)
     if size > USER_METADATA_MAX:
@@ -168,7 +174,7 @@ def _utf8_size(value):
     return len(value.encode('utf-8', 'surrogatepass')) if isinstance(value, str) else 0
 
 
-def check_owner(owner):
+def check_owner(owner: str | None) -> None:
     """An owner the catalog can hold: the reference's column is 255 characters, and the
     owner keys an index, where DynamoDB refuses more than 2048 bytes."""
     if owner is not None and len(owner) > OWNER_MAX:
@@ -187,13 +193,14 @@ def _pair_amazon_formats(meta):
                          "the container and disk formats must match.")
 
 
-def validate_new_id(image_id):
+def validate_new_id(image_id: str) -> None:
     if not is_uuid_like(image_id):
         raise Invalid('Failed to reserve image. Got error: 400 Bad Request: '
                          'Invalid image id format')
 
 
-def new_image(image_id, meta, owner, status, now):
+def new_image(image_id: str, meta: dict[str, Any], owner: str | None, status: str,
+              now: str) -> ImageRecord:
     """A fresh record from validated create metadata."""
     return {
         'id': image_id,
@@ -223,11 +230,16 @@ UPDATABLE_FIELDS = ('name', 'size', 'virtual_size', 'disk_format', 'container_fo
                     'checksum', 'min_disk', 'min_ram', 'is_public', 'protected', 'owner')
 
 
-def created_key(image):
+def created_key(image: ImageRecord) -> str:
     """The default sort order, created_at then id, as one sortable string."""
     return '%s#%s' % (image['created_at'], image['id'])
 
 
-def is_listed_by_default(image):
+def is_listed_by_default(image: ImageRecord) -> bool:
     """Default listings hide deleted and killed images (v1 §13.1)."""
     return not image['deleted'] and image['status'] != KILLED
+
+
+def field_of(image: ImageRecord, name: str) -> Any:
+    """A field named at run time (a filter, a sort key): every record has them all."""
+    return cast(dict, image)[name]

@@ -245,7 +245,7 @@ def _check_updatable(context: RequestContext, image: ImageRecord, meta: Meta) ->
         raise Forbidden('Forbidden to update deleted image.')
     if not context.is_admin and image['status'] in (im.ACTIVE, im.DEACTIVATED):
         for field in ('size', 'checksum'):
-            if field in meta and meta[field] != image[field]:
+            if field in meta and meta[field] != im.field_of(image, field):
                 raise Forbidden("Forbidden to modify '%s' of %s image."
                                 % (field, image['status']))
     for field in ('status', 'id'):

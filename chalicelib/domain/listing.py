@@ -8,13 +8,18 @@ follows the images bearing the name, not the catalog.
 Other orders read the caller's whole visible set; `changes-since` reads the
 images of the same sources updated since then, from indexes by update time.
 """
+from __future__ import annotations
+
 import dataclasses
 import heapq
 import itertools
 import re
+from typing import Iterator
 
 from chalicelib.domain import image_meta as im
+from chalicelib.domain.context import RequestContext
 from chalicelib.domain.errors import Invalid
+from chalicelib.domain.ports import DomainSettings, ImageRecord, ImageStore, MemberStore
 
 SORT_KEYS = ('name', 'status', 'container_format', 'disk_format', 'size', 'id',
              'created_at', 'updated_at')
@@ -43,12 +48,13 @@ class ListQuery:
     protected: bool | None = None
 
     @property
-    def streams(self):
+    def streams(self) -> bool:
         """True when catalog order is the requested order."""
         return self.sort_key == 'created_at' and self.changes_since is None
 
 
-def parse_list_params(context, params, current):
+def parse_list_params(context: RequestContext, params: dict[str, str],
+                      current: DomainSettings) -> ListQuery:
     """Validate query parameters in the reference's order; returns a ListQuery."""
     _check_filter_values(params)
     query = ListQuery(scope=_scope(context, params.get('is_public')),
@@ -175,7 +181,7 @@ def _check_quotes(operand):
         raise Invalid('Invalid filter value %s. The quote is not closed.' % operand)
 
 
-def matches(image, query):
+def matches(image: ImageRecord, query: ListQuery) -> bool:
     """The filters of v1 §13.2 and the default exclusions of §13.1."""
     if query.changes_since is None and not im.is_listed_by_default(image):
         return False
@@ -184,7 +190,7 @@ def matches(image, query):
     if query.scope == 'non_public' and image['is_public']:
         return False
     for field, values in query.equals.items():
-        if image[field] not in values:
+        if im.field_of(image, field) not in values:
             return False
     size = image['size']
     if query.size_min is not None and (size is None or size < query.size_min):
@@ -203,10 +209,10 @@ def matches(image, query):
     return True
 
 
-def sort_tuple(image, sort_key):
+def sort_tuple(image: ImageRecord, sort_key: str) -> tuple:
     """Nulls first in ascending order; tie-breakers created_at, then id."""
-    return tuple((0, '') if image[key] is None else (1, image[key])
-                 for key in (sort_key, 'created_at', 'id'))
+    values = (im.field_of(image, key) for key in (sort_key, 'created_at', 'id'))
+    return tuple((0, '') if value is None else (1, value) for value in values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,13 +221,15 @@ class IndexedImages:
     ('owner', tenant), ('name', name) or ('all',)."""
     key: tuple
 
-    def stream(self, images, members, descending, after=None, page_size=None):
+    def stream(self, images: ImageStore, members: MemberStore, descending: bool,
+               after: str | None = None, page_size: int | None = None) -> Iterator[ImageRecord]:
         return images.images_of(self.key, descending, after, page_size)
 
-    def changed(self, images, members, since):
+    def changed(self, images: ImageStore, members: MemberStore,
+                since: str) -> Iterator[ImageRecord]:
         return images.changed_since(self.key, since)
 
-    def admits(self, context, image):
+    def admits(self, context: RequestContext, image: ImageRecord) -> bool:
         return True
 
 
@@ -231,7 +239,8 @@ class SharedImages:
     creation, then those images' records, a batch at a time."""
     tenant: str
 
-    def stream(self, images, members, descending, after=None, page_size=None):
+    def stream(self, images: ImageStore, members: MemberStore, descending: bool,
+               after: str | None = None, page_size: int | None = None) -> Iterator[ImageRecord]:
         memberships = members.of_member(self.tenant, descending, after, page_size)
         batch = min(page_size or BATCH_GET_MAX, BATCH_GET_MAX)
         while True:
@@ -241,18 +250,19 @@ class SharedImages:
             found = images.get_many(chunk)
             yield from (found[image_id] for image_id in chunk if image_id in found)
 
-    def changed(self, images, members, since):
+    def changed(self, images: ImageStore, members: MemberStore,
+                since: str) -> Iterator[ImageRecord]:
         return (image for image in self.stream(images, members, True)
                 if image['updated_at'] > since)
 
-    def admits(self, context, image):
+    def admits(self, context: RequestContext, image: ImageRecord) -> bool:
         """Images made public or owned are listed by their own source; a deleted image
         has no members (rows a failed delete left over do not count)."""
         return (not image['is_public'] and image['owner'] != context.tenant
                 and not image['deleted'])
 
 
-def sources(context, query):
+def sources(context: RequestContext, query: ListQuery) -> list[IndexedImages | SharedImages]:
     """The sources whose union is the candidate set."""
     if query.scope != 'visible':
         return [IndexedImages(('all',))]
@@ -275,7 +285,8 @@ def _listable(context, image, shared):
         image['owner'] == context.tenant or image['id'] in shared))
 
 
-def select_page(images, members, context, query, marker_image):
+def select_page(images: ImageStore, members: MemberStore, context: RequestContext,
+                query: ListQuery, marker_image: ImageRecord | None) -> list[ImageRecord]:
     """The page of images: a lazy merge, or a sort of the visible set."""
     if query.limit == 0:
         return []

@@ -3,8 +3,11 @@
 A rule is "" (anyone) or "role:<name>" (a caller holding that role). A deployer
 may override rules with a JSON file (GLANCE_POLICY_FILE) mapping rule -> rule.
 """
+from __future__ import annotations
+
 import json
 
+from chalicelib.domain.context import RequestContext
 from chalicelib.domain.errors import Forbidden
 
 DEFAULT_RULES = {
@@ -18,17 +21,17 @@ DEFAULT_RULES = {
 
 
 class Policy:
-    def __init__(self, rules=None):
+    def __init__(self, rules: dict[str, str] | None = None):
         self.rules = dict(DEFAULT_RULES, **(rules or {}))
 
     @classmethod
-    def from_file(cls, path):
+    def from_file(cls, path: str | None) -> Policy:
         if not path:
             return cls()
         with open(path) as f:
             return cls(json.load(f))
 
-    def allows(self, context, rule):
+    def allows(self, context: RequestContext, rule: str) -> bool:
         expression = self.rules.get(rule, 'role:admin')
         if expression in ('', '@'):
             return True
@@ -36,6 +39,6 @@ class Policy:
             return expression[len('role:'):].lower() in context.roles
         return False
 
-    def enforce(self, context, rule):
+    def enforce(self, context: RequestContext, rule: str) -> None:
         if not self.allows(context, rule):
             raise Forbidden('Access was denied to this resource.')

@@ -1,8 +1,17 @@
 """Who may see and who may change an image (v1 §15). The one visibility rule."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
 from chalicelib.domain.image_meta import DELETED, PENDING_DELETE
 
+if TYPE_CHECKING:
+    from chalicelib.domain.context import RequestContext
+    from chalicelib.domain.ports import ImageRecord
 
-def can_see(context, image, is_member, deleted_too=False):
+
+def can_see(context: RequestContext, image: ImageRecord, is_member: Callable[[], bool],
+            deleted_too: bool = False) -> bool:
     """`is_member()` is asked only when nothing else decides (it costs a read);
     `deleted_too`: a deleted image is judged as a live one (changes-since markers)."""
     if context.is_admin:
@@ -16,7 +25,7 @@ def can_see(context, image, is_member, deleted_too=False):
     return image['owner'] == context.tenant or is_member()
 
 
-def can_modify(context, image):
+def can_modify(context: RequestContext, image: ImageRecord) -> bool:
     if context.is_admin:
         return True
     return context.tenant is not None and image['owner'] == context.tenant

@@ -3,6 +3,7 @@
 In AWS the resources come from infra/; this is for moto and other emulators.
 """
 import time
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -25,7 +26,7 @@ def ensure_resources():
     try:
         client.head_bucket(Bucket=bucket)
     except ClientError:
-        create = {'Bucket': bucket}
+        create: dict[str, Any] = {'Bucket': bucket}
         if settings().region != 'us-east-1':
             create['CreateBucketConfiguration'] = {'LocationConstraint': settings().region}
         client.create_bucket(**create)
