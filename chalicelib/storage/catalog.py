@@ -5,19 +5,26 @@ Every write is conditional: a create only if the id was never used, every
 change only if the item is still the version that was read (optimistic
 locking), so racing requests never both win and no update is lost.
 """
+from __future__ import annotations
+
 import random
 import time
+from typing import TYPE_CHECKING, Iterable, Iterator, cast
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.domain.image_meta import RECORD_FIELDS, created_key, is_listed_by_default
-from chalicelib.domain.ports import ConcurrentUpdate, ImageExists, ImageMissing
+from chalicelib.domain.ports import (Change, ConcurrentUpdate, ImageExists, ImageMissing,
+                                     ImageRecord)
 from chalicelib.storage.dynamo import is_condition_failure, reporting_unavailable
 from chalicelib.storage.models import (CATALOG_PARTITION, PUBLIC_PARTITION, ImageModel,
                                        audience, bind_tables, name_key)
 
 _STORED_FIELDS = RECORD_FIELDS
 PENDING_PARTITION = 'upload'
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
 
 
 def _to_dict(model):
@@ -69,18 +76,18 @@ def _to_model(image):
 class ImageCatalog:
     """The images table: the domain's ImageStore."""
 
-    def __init__(self, current=None):
+    def __init__(self, current: Settings | None = None):
         from chalicelib.config import settings
         bind_tables(current or settings())
 
     # -- images -------------------------------------------------------------
-    def get(self, image_id):
+    def get(self, image_id: str) -> ImageRecord | None:
         try:
             return _to_dict(ImageModel.get(image_id, consistent_read=True))
         except DoesNotExist:
             return None
 
-    def reindex(self):
+    def reindex(self) -> int:
         """Rewrite the images whose index attributes are not what `_to_model` makes of
         them now: a one-off after the template adds an index (never on a request
         path: it scans). -> the number of images rewritten."""
@@ -98,7 +105,7 @@ class ImageCatalog:
             rewritten += 1
         return rewritten
 
-    def create(self, image):
+    def create(self, image: ImageRecord) -> ImageRecord:
         model = _to_model(image)
         try:
             model.save(condition=ImageModel.id.does_not_exist())
@@ -108,7 +115,7 @@ class ImageCatalog:
             raise
         return _to_dict(model)
 
-    def update(self, image_id, change, attempts=60):
+    def update(self, image_id: str, change: Change, attempts: int = 60) -> ImageRecord:
         """Read the image, let `change(image)` return its new state, write it back.
 
         The write holds only if nobody wrote in between; otherwise wait a little
@@ -121,7 +128,7 @@ class ImageCatalog:
             current = self.get(image_id)
             if current is None:
                 raise ImageMissing(image_id)
-            wanted = change(dict(current, properties=dict(current['properties'])))
+            wanted = change(cast(ImageRecord, dict(current, properties=dict(current['properties']))))
             if wanted is None or wanted == current:
                 return current
             model = _to_model(wanted)
@@ -134,7 +141,8 @@ class ImageCatalog:
             return _to_dict(model)
         raise ConcurrentUpdate(image_id)
 
-    def images_of(self, source, descending=True, after=None, page_size=None):
+    def images_of(self, source: tuple, descending: bool = True, after: str | None = None,
+                  page_size: int | None = None) -> Iterator[ImageRecord]:
         """Images of one listing source, in `created_key` order.
 
         `source` is ('public',), ('owner', tenant), ('all',) or ('name', name) (listed
@@ -157,7 +165,7 @@ class ImageCatalog:
             partition, condition, scan_index_forward=not descending,
             page_size=page_size))
 
-    def changed_since(self, source, since):
+    def changed_since(self, source: tuple, since: str) -> Iterator[ImageRecord]:
         """Images of one listing source updated strictly after `since`, deleted and
         killed ones included, in no particular order.
 
@@ -174,16 +182,16 @@ class ImageCatalog:
         # updated_key is updated_at#id: the key condition also lets updated_at == since in
         return (image for image in images if image['updated_at'] > since)
 
-    def indexes_name(self, name):
+    def indexes_name(self, name: str) -> bool:
         """Whether ('name', name) holds every listed image of that name (names that
         cannot be an index key, the empty one included, are not indexed)."""
         return name_key(name) is not None
 
-    def expired_uploads(self, now):
+    def expired_uploads(self, now: str) -> list[ImageRecord]:
         """Images whose presigned-upload reservation expired before `now`."""
         return [_to_dict(m) for m in ImageModel.pending_uploads.query(
             PENDING_PARTITION, ImageModel.upload_expires_at < now)]
 
-    def get_many(self, image_ids):
+    def get_many(self, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
         """{id: image} of those that exist (BatchGetItem, 100 keys a request)."""
         return {model.id: _to_dict(model) for model in ImageModel.batch_get(set(image_ids))}

@@ -1,12 +1,20 @@
 """Image memberships in DynamoDB: the members table (hash image_id, range member) and
 its `member-images` index (by member, in the order of the images' creation)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Iterator
+
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.image_meta import created_key, now_string
+from chalicelib.domain.ports import ImageRecord, Membership
 from chalicelib.storage.dynamo import is_condition_failure, reporting_unavailable
 from chalicelib.storage.models import ImageMemberModel, bind_tables
 
 BATCH_GET_MAX = 100   # keys in one BatchGetItem
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
 
 
 def _membership(model):
@@ -18,11 +26,11 @@ def _membership(model):
 class ImageMemberships:
     """The members table: the domain's MemberStore."""
 
-    def __init__(self, current=None):
+    def __init__(self, current: Settings | None = None):
         from chalicelib.config import settings
         bind_tables(current or settings())
 
-    def get(self, image_id, member):
+    def get(self, image_id: str, member: str | None) -> Membership | None:
         if member is None:
             return None
         try:
@@ -30,12 +38,13 @@ class ImageMemberships:
         except DoesNotExist:
             return None
 
-    def of_image(self, image_id):
+    def of_image(self, image_id: str) -> list[Membership]:
         """An image's memberships in the order they were made."""
         found = [_membership(m) for m in ImageMemberModel.query(image_id, consistent_read=True)]
         return sorted(found, key=lambda m: m['created_at'])
 
-    def of_member(self, member, descending=True, after=None, page_size=None):
+    def of_member(self, member: str, descending: bool = True, after: str | None = None,
+                  page_size: int | None = None) -> Iterator[Membership]:
         """A member's memberships in the order of their images' creation; `after` is an
         image `created_key` to continue strictly after."""
         condition = None
@@ -45,7 +54,7 @@ class ImageMemberships:
         return (_membership(m) for m in ImageMemberModel.member_images.query(
             member, condition, scan_index_forward=not descending, page_size=page_size))
 
-    def among(self, image_ids, member):
+    def among(self, image_ids: Iterable[str], member: str | None) -> set[str]:
         """The ids among `image_ids` that have `member` as a member (BatchGetItem)."""
         keys = [(image_id, member) for image_id in set(image_ids)]
         if member is None or not keys:
@@ -56,7 +65,7 @@ class ImageMemberships:
                 keys[start:start + BATCH_GET_MAX])}
         return found
 
-    def put(self, image, member, can_share=None):
+    def put(self, image: ImageRecord, member: str, can_share: bool | None = None) -> bool:
         """Create the membership (-> True), or change `can_share` of an existing one if
         given (-> False)."""
         now = now_string()
@@ -82,7 +91,7 @@ class ImageMemberships:
                 if not is_condition_failure(error):
                     raise
 
-    def delete(self, image_id, member):
+    def delete(self, image_id: str, member: str) -> bool:
         """False when there was no such membership."""
         try:
             ImageMemberModel(image_id, member).delete(
@@ -93,7 +102,7 @@ class ImageMemberships:
                 return False
             raise
 
-    def delete_all(self, image_id):
+    def delete_all(self, image_id: str) -> None:
         with ImageMemberModel.batch_write() as batch:
             for membership in ImageMemberModel.query(image_id):
                 batch.delete(membership)

@@ -6,15 +6,19 @@ which order, conditional writes), from the same functions (models.name_key,
 models.audience, image_meta.is_listed_by_default): tests/storage runs one contract
 suite against both.
 """
+from __future__ import annotations
+
 import copy
 import dataclasses
 import hashlib
 import io
 import threading
+from typing import BinaryIO, Iterable, Iterator
 
 from chalicelib.domain.image_meta import RECORD_FIELDS, created_key, is_listed_by_default
-from chalicelib.domain.ports import (BlobMissing, BlobTooLarge, ImageExists, ImageMissing,
-                                     SourceNotFound, SourceRefused)
+from chalicelib.domain.ports import (BlobMissing, BlobTooLarge, Change, ImageExists,
+                                     ImageMissing, ImageRecord, Membership, SourceNotFound,
+                                     SourceRefused)
 from chalicelib.storage.blobs import S3_LIMITS
 from chalicelib.storage.models import PUBLIC_PARTITION, audience, name_key
 
@@ -54,16 +58,16 @@ class InMemoryImageStore:
     def __init__(self):
         self._images, self._lock = {}, threading.Lock()
 
-    def get(self, image_id):
+    def get(self, image_id: str) -> ImageRecord | None:
         with self._lock:
             found = self._images.get(image_id)
             return copy.deepcopy(found) if found is not None else None
 
-    def get_many(self, image_ids):
+    def get_many(self, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
         return {image_id: image for image_id in set(image_ids)
                 if (image := self.get(image_id)) is not None}
 
-    def create(self, image):
+    def create(self, image: ImageRecord) -> ImageRecord:
         with self._lock:
             if image['id'] in self._images:
                 raise ImageExists(image['id'])
@@ -71,7 +75,7 @@ class InMemoryImageStore:
             self._images[image['id']] = stored
             return copy.deepcopy(stored)
 
-    def update(self, image_id, change):
+    def update(self, image_id: str, change: Change) -> ImageRecord:
         with self._lock:    # one writer at a time: every write holds
             current = self._images.get(image_id)
             if current is None:
@@ -87,7 +91,8 @@ class InMemoryImageStore:
         with self._lock:
             return [copy.deepcopy(image) for image in self._images.values()]
 
-    def images_of(self, source, descending=True, after=None, page_size=None):
+    def images_of(self, source: tuple, descending: bool = True, after: str | None = None,
+                  page_size: int | None = None) -> Iterator[ImageRecord]:
         found = sorted((image for image in self._all() if _in_source(image, source)),
                        key=created_key, reverse=descending)
         if after is not None:
@@ -95,14 +100,14 @@ class InMemoryImageStore:
                      if (created_key(image) < after if descending else created_key(image) > after)]
         return iter(found)
 
-    def changed_since(self, source, since):
+    def changed_since(self, source: tuple, since: str) -> Iterator[ImageRecord]:
         return iter([image for image in self._all()
                      if _changed_in(image, source) and image['updated_at'] > since])
 
-    def indexes_name(self, name):
+    def indexes_name(self, name: str) -> bool:
         return name_key(name) is not None
 
-    def expired_uploads(self, now):
+    def expired_uploads(self, now: str) -> list[ImageRecord]:
         return [image for image in self._all()
                 if image.get('pending_upload') and image['pending_upload']['expires_at'] < now]
 
@@ -115,17 +120,18 @@ class InMemoryMemberStore:
     def _shown(row):
         return {key: row[key] for key in ('image_id', 'member_id', 'can_share', 'created_at')}
 
-    def get(self, image_id, member):
+    def get(self, image_id: str, member: str | None) -> Membership | None:
         with self._lock:
             row = self._rows.get((image_id, member))
             return self._shown(row) if row else None
 
-    def of_image(self, image_id):
+    def of_image(self, image_id: str) -> list[Membership]:
         with self._lock:
             rows = [self._shown(r) for (i, _), r in self._rows.items() if i == image_id]
         return sorted(rows, key=lambda row: row['created_at'])
 
-    def of_member(self, member, descending=True, after=None, page_size=None):
+    def of_member(self, member: str, descending: bool = True, after: str | None = None,
+                  page_size: int | None = None) -> Iterator[Membership]:
         with self._lock:
             rows = [r for (_, m), r in self._rows.items() if m == member]
         rows.sort(key=lambda row: row['image_created_key'], reverse=descending)
@@ -134,11 +140,11 @@ class InMemoryMemberStore:
                                         else r['image_created_key'] > after)]
         return iter([self._shown(row) for row in rows])
 
-    def among(self, image_ids, member):
+    def among(self, image_ids: Iterable[str], member: str | None) -> set[str]:
         with self._lock:
             return {image_id for image_id in set(image_ids) if (image_id, member) in self._rows}
 
-    def put(self, image, member, can_share=None):
+    def put(self, image: ImageRecord, member: str, can_share: bool | None = None) -> bool:
         from chalicelib.domain.image_meta import now_string
         with self._lock:
             row = self._rows.get((image['id'], member))
@@ -151,11 +157,11 @@ class InMemoryMemberStore:
                 row['can_share'] = bool(can_share)
             return False
 
-    def delete(self, image_id, member):
+    def delete(self, image_id: str, member: str) -> bool:
         with self._lock:
             return self._rows.pop((image_id, member), None) is not None
 
-    def delete_all(self, image_id):
+    def delete_all(self, image_id: str) -> None:
         with self._lock:
             for key in [key for key in self._rows if key[0] == image_id]:
                 del self._rows[key]
@@ -177,14 +183,14 @@ class InMemoryBlobStore:
         self.bucket, self.objects = bucket, {}
 
     @staticmethod
-    def key_for(image_id):
+    def key_for(image_id: str) -> str:
         return 'images/%s' % image_id
 
     @staticmethod
-    def upload_key_for(image_id):
+    def upload_key_for(image_id: str) -> str:
         return 'uploads/%s' % image_id
 
-    def put(self, image_id, stream, limit):
+    def put(self, image_id: str, stream: BinaryIO, limit: int) -> MemoryBlob:
         data, md5, sha256 = bytearray(), hashlib.md5(), hashlib.sha256()
         while chunk := stream.read(_CHUNK):
             data += chunk
@@ -196,21 +202,21 @@ class InMemoryBlobStore:
         self.objects[key] = bytes(data)
         return MemoryBlob(key, len(data), md5.hexdigest(), sha256.hexdigest())
 
-    def read(self, location):
+    def read(self, location: str) -> bytes:
         if location not in self.objects:
             raise BlobMissing(location)
         return self.objects[location]
 
-    def delete(self, location):
+    def delete(self, location: str) -> None:
         self.objects.pop(location, None)
 
-    def size_of(self, key):
+    def size_of(self, key: str) -> int | None:
         return len(self.objects[key]) if key in self.objects else None
 
-    def presign_get(self, location, expiry):
+    def presign_get(self, location: str, expiry: int) -> str:
         return 'memory://%s/%s?expires=%d' % (self.bucket, location, expiry)
 
-    def abort_multipart(self, key, upload_id):
+    def abort_multipart(self, key: str, upload_id: str) -> None:
         pass   # no multipart uploads are kept in memory
 
 
@@ -220,16 +226,16 @@ class InMemorySources:
     def __init__(self, sources=None, refused=()):
         self.sources, self.refused = dict(sources or {}), set(refused)
 
-    def check(self, url):
+    def check(self, url: str) -> None:
         if url in self.refused:
             raise SourceRefused('External source is not allowed: refused in memory.')
 
-    def size_of(self, url):
+    def size_of(self, url: str) -> int | None:
         self.check(url)
         if url not in self.sources:
             raise SourceNotFound('No source at %s' % url)
         return len(self.sources[url])
 
-    def open(self, url, start=None):
+    def open(self, url: str, start: int | None = None) -> BinaryIO:
         self.size_of(url)
         return io.BytesIO(self.sources[url][start or 0:])
