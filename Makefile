@@ -41,7 +41,7 @@ test: $(STAMP) $(CLIENTS_STAMP)
 # (no processes, soak, fuzzer, chalice package, moto CloudFormation; no e2e).
 check: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/e2e
+	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/e2e -n 2
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -18,6 +18,9 @@ from tests.helpers import (PROJECT_DIR, body_json, meta_headers, stored_image_id
 from tests.keystone_standin import (SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER,
                                     KeystoneStandIn)
 
+# a Keystone stand-in over HTTP, and cache windows that pass in real time
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def standin():

@@ -16,6 +16,8 @@ from infra.stage import PARAMETERS
 from tests.helpers import PROJECT_DIR
 from tests.keystone_standin import KeystoneStandIn
 
+pytestmark = pytest.mark.slow   # moto servers and make subprocesses
+
 STAGE = 'dev'
 
 
