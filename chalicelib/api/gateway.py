@@ -6,7 +6,7 @@ Two of chalice's own answers are not Glance's, so they are replaced here:
   Binary answers are still base64-encoded (`isBase64Encoded`), and the stages list
   `*/*` among the binary media types, so API Gateway decodes them for every request:
   it matches the request's first Accept media type against that list, and `*/*`
-  matches any (tests/test_gateway_events.py applies that rule to real events).
+  matches any (tests/api/test_gateway_events.py applies that rule to real events).
 - chalice's errors (`{"Code": ..., "Message": ...}`) and unexpected exceptions are
   rendered in the reference's error format, chosen by Accept like every other error.
 """
