@@ -2,13 +2,16 @@
 alone (the baseline), median of repeated runs; and the Lambda package's size
 against the part of it that is only its dependencies.
 
-Then botocore bundled or not: the package as `chalice package` builds it (botocore
-and its dependencies come in through PynamoDB) against the same package without what
-the Lambda Python runtime already has (RUNTIME_PROVIDED): zip size, the time to
-extract it (Lambda fetches and unpacks the code at a cold start), and `import app`
-from the extracted package, the runtime's copies standing in for the missing ones.
+Then botocore bundled or not: the package as `make package` builds it (PynamoDB
+vendored without its dependencies, infra/vendor.py) against the same package with what
+PynamoDB's dependencies would bring (botocore and its own, taken from this virtualenv),
+and that bundled one without anything the Lambda Python runtime already has
+(RUNTIME_PROVIDED): zip size, the time to extract it (Lambda fetches and unpacks the
+code at a cold start), and `import app` from the extracted package, the runtime's
+copies standing in for the missing ones.
 """
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +29,8 @@ OWN_CODE = ('app.py', 'chalicelib/')
 # in the Lambda Python runtime already: boto3, botocore and botocore's dependencies
 RUNTIME_PROVIDED = ('boto3', 'botocore', 's3transfer', 'jmespath', 'dateutil', 'urllib3',
                     'six', 'python_dateutil')
+# what installing PynamoDB with its dependencies adds: botocore and botocore's own
+PYNAMODB_DEPENDENCIES = ('botocore', 'jmespath', 'dateutil', 'urllib3', 'six.py')
 
 
 def import_seconds(statement):
@@ -47,6 +52,8 @@ def median_import_seconds(*statements):
 def package_sizes(stage='prod'):
     """(bytes of deployment.zip, compressed bytes of its entries that are not our code)."""
     with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, os.path.join('infra', 'vendor.py')], cwd=PROJECT_DIR,
+                       check=True, capture_output=True)
         subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'package',
                         '--stage', stage, out], cwd=PROJECT_DIR, env=ENV, check=True,
                        capture_output=True)
@@ -61,6 +68,22 @@ def _runtime_provided(name):
     top = name.split('/', 1)[0]
     top = top[:-3] if top.endswith('.py') else top.split('-', 1)[0]
     return top in RUNTIME_PROVIDED
+
+
+def bundled_copy(path, out):
+    """`path` with PynamoDB's dependencies added from this virtualenv, as chalice would
+    package them from requirements.txt."""
+    shutil.copy(path, out)
+    site = sysconfig.get_paths()['purelib']
+    with zipfile.ZipFile(out, 'a', zipfile.ZIP_DEFLATED) as bundled:
+        for top in PYNAMODB_DEPENDENCIES:
+            found = os.path.join(site, top)
+            files = [found] if os.path.isfile(found) else [
+                os.path.join(root, name) for root, _, names in os.walk(found)
+                for name in names if not name.endswith('.pyc')]
+            for name in files:
+                bundled.write(name, os.path.relpath(name, site))
+    return out
 
 
 def lean_copy(path, out):
@@ -91,10 +114,13 @@ def cold_figures(path, runtime_path):
 
 def bundled_or_not(stage='prod'):
     with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, os.path.join('infra', 'vendor.py')], cwd=PROJECT_DIR,
+                       check=True, capture_output=True)
         subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'package',
                         '--stage', stage, out], cwd=PROJECT_DIR, env=ENV, check=True,
                        capture_output=True)
-        bundled = os.path.join(out, 'deployment.zip')
+        bundled = bundled_copy(os.path.join(out, 'deployment.zip'),
+                               os.path.join(out, 'bundled.zip'))
         lean = lean_copy(bundled, os.path.join(out, 'lean.zip'))
         runtime = sysconfig.get_paths()['purelib']   # stands in for /var/runtime
         figures = {}
