@@ -49,14 +49,19 @@ def median_import_seconds(*statements):
     return [statistics.median(times[statement]) for statement in statements]
 
 
+def _package(stage, out):
+    """The stage's package as `make package` builds it (PynamoDB vendored first)."""
+    subprocess.run([sys.executable, os.path.join('infra', 'vendor.py')], cwd=PROJECT_DIR,
+                   check=True, capture_output=True)
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'package',
+                    '--stage', stage, out], cwd=PROJECT_DIR, env=ENV, check=True,
+                   capture_output=True)
+
+
 def package_sizes(stage='prod'):
     """(bytes of deployment.zip, compressed bytes of its entries that are not our code)."""
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, os.path.join('infra', 'vendor.py')], cwd=PROJECT_DIR,
-                       check=True, capture_output=True)
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'package',
-                        '--stage', stage, out], cwd=PROJECT_DIR, env=ENV, check=True,
-                       capture_output=True)
+        _package(stage, out)
         path = os.path.join(out, 'deployment.zip')
         with zipfile.ZipFile(path) as package:
             dependencies = sum(entry.compress_size for entry in package.infolist()
@@ -114,11 +119,7 @@ def cold_figures(path, runtime_path):
 
 def bundled_or_not(stage='prod'):
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, os.path.join('infra', 'vendor.py')], cwd=PROJECT_DIR,
-                       check=True, capture_output=True)
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), 'chalice'), 'package',
-                        '--stage', stage, out], cwd=PROJECT_DIR, env=ENV, check=True,
-                       capture_output=True)
+        _package(stage, out)
         bundled = bundled_copy(os.path.join(out, 'deployment.zip'),
                                os.path.join(out, 'bundled.zip'))
         lean = lean_copy(bundled, os.path.join(out, 'lean.zip'))

@@ -10,7 +10,6 @@ import argparse
 import collections
 import json
 import os
-import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 

@@ -1,9 +1,8 @@
 """DELETE /v1/images/{id}: soft delete, protection, data and memberships (v1 §12)."""
-import json
 import re
 import uuid
 
-from tests.helpers import (ADMIN, admin_view, body_json, create_image,
+from tests.helpers import (ADMIN, share, admin_view, body_json, create_image,
                            delete_image, error_text, head, memberships_of, stored_image_ids,
                            stored_object, stored_object_keys, tenant, update_image)
 
@@ -25,15 +24,6 @@ def public_image_of(client, owner, **fields):
                                    **fields)
     assert response.status_code == 201 and image['is_public'] is True
     return image
-
-
-def share(client, image_id, member, can_share=False):
-    """Share an image with a member tenant, as its owner (members API)."""
-    response = client.http.put(
-        '/v1/images/%s/members/%s' % (image_id, member),
-        headers=dict(A, **{'Content-Type': 'application/json'}),
-        body=json.dumps({'member': {'can_share': can_share}}).encode())
-    assert response.status_code == 204, error_text(response)
 
 
 def status_of(client, image_id):

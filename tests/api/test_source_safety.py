@@ -16,7 +16,6 @@ import pytest
 from chalicelib import composition
 from chalicelib.api import common
 from chalicelib.background import wait_for_background_jobs
-from chalicelib.config import settings
 from chalicelib.storage import sources as sources_module
 from chalicelib.storage.sources import ExternalSources
 from chalicelib.domain.ports import SourceRefused

@@ -1,9 +1,8 @@
 """PUT /v1/images/{id}: metadata updates (v1 §5, §11, §15)."""
 import hashlib
-import json
 import uuid
 
-from tests.helpers import (ADMIN, admin_view, body_json, create_image, delete_image,
+from tests.helpers import (ADMIN, share, admin_view, body_json, create_image, delete_image,
                            error_text, get_header, head, stored_object_keys, tenant,
                            update_image)
 
@@ -19,15 +18,6 @@ def with_props(client, identity=A, data=None, **fields):
                                    properties={'a': '1', 'b': '2'}, **fields)
     assert response.status_code == 201
     return image
-
-
-def share(client, image_id, member, can_share=False):
-    """Share an image with a member tenant, as its owner (members API)."""
-    response = client.http.put(
-        '/v1/images/%s/members/%s' % (image_id, member),
-        headers=dict(A, **{'Content-Type': 'application/json'}),
-        body=json.dumps({'member': {'can_share': can_share}}).encode())
-    assert response.status_code == 204, error_text(response)
 
 
 def stored(client, image_id):
