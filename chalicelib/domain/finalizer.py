@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from chalicelib.domain import image_meta as im
+from chalicelib.domain.copies import CACHE_IMAGE
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ports import (Background, BlobMissing, BlobStore, BlobTooLarge,
                                      CatalogUnavailable, DomainSettings, ImageRecord,
@@ -244,15 +245,19 @@ class UploadFinalizer:
             if killed is not None and killed['status'] == im.KILLED:
                 # bytes a finalizer moved and then failed to record, every delivery
                 discard_upload(self.blobs, {'key': self.blobs.key_for(image['id'])})
-            self.release(image['id'])
+            self.release(image['id'], _unfinished(image))
             reaped.append(image['id'])
         return reaped
 
-    def release(self, image_id: str) -> None:
-        """Forget a reservation whatever the image's status (killed, deleted...)."""
+    def release(self, image_id: str, fault: str | None = None) -> None:
+        """Forget a reservation whatever the image's status (killed, deleted...); a
+        location whose cache never finished gets `fault`, so its downloads answer 502
+        instead of 'still being copied' for ever."""
+        also = {'source_fault': fault} if fault else {}
         try:
             self.records.change(image_id, lambda current_image: replaced(
-                current_image, pending_upload=None) if current_image['pending_upload'] else None)
+                current_image, pending_upload=None, **also)
+                if current_image['pending_upload'] else None)
         except Exception:  # noqa: BLE001 - the record is gone or busy: nothing to release
             pass
 
@@ -262,6 +267,13 @@ class UploadFinalizer:
         if checked != upload['key']:
             discard_upload(self.blobs, {'key': checked})
         return self.records.kill(image_id, also={'pending_upload': None})
+
+
+def _unfinished(image: ImageRecord) -> str | None:
+    """The fault of a location cache the reaper ends (None for anything else)."""
+    if (image['pending_upload'] or {}).get('job') != CACHE_IMAGE:
+        return None
+    return 'The copy of the external location did not finish in time; register it again.'
 
 
 def _move_chain(expected: Chain, new: Chain) -> Any:

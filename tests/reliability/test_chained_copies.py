@@ -265,3 +265,22 @@ def test_small_sources_are_still_copied_in_one_step(client, world, steps, source
     assert deliver(steps) == ['active']
     assert source['ranges'] == [('/image.raw', None)]
     assert world.keys() == ['images/' + image_id] and world.multipart_uploads() == []
+
+
+def test_the_reaper_ends_a_stalled_location_cache_with_its_reason(client, world, steps,
+                                                                   source):
+    """A cache whose chain stalled (its next step never came) is reaped: the copy's
+    upload aborted, and downloads answer 502 instead of 'still being copied' for ever."""
+    from chalicelib.composition import services
+    image_id = created(client, source, '/image.raw', 'x-image-meta-location')
+    for _ in range(7):
+        copy_image(steps.pop(0))
+    assert len(world.multipart_uploads()) == 1
+    steps.clear()   # the next step is lost
+    assert services().finalizer.reap(now='9999-01-01T00:00:00.000000') == [image_id]
+    image = record_of(image_id)
+    assert image['status'] == 'active' and image['pending_upload'] is None
+    assert 'did not finish in time' in image['source_fault']
+    download = client.http.get('/v1/images/%s' % image_id, headers=dict(A, Accept='*/*'))
+    assert download.status_code == 502
+    assert world.multipart_uploads() == [] and world.keys() == [] and violations() == []
