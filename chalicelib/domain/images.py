@@ -157,7 +157,7 @@ class ImageService:
         """The objects of a deleted image go; if the store refuses, the image is
         undeleted (and no TTL expires it) and the delete answers 503."""
         pending = image.get('pending_upload')
-        if pending and pending.get('upload_id'):
+        if pending:
             abort_upload(self.blobs, pending)
         for location in filter(None, (bucket_location(image), image.get('cached_location'),
                                       pending and pending['key'])):

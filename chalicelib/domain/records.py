@@ -152,10 +152,16 @@ def discard(blobs: BlobStore, location: str) -> None:
 
 
 def abort_upload(blobs: BlobStore, pending: dict[str, Any]) -> None:
-    try:
-        blobs.abort_multipart(pending['key'], pending['upload_id'])
-    except BlobStoreError:
-        pass  # the bucket's lifecycle rule aborts it
+    """A reservation's multipart upload aborted, and the multipart copy of a chained
+    finalization in progress."""
+    chain = pending.get('finalizing') or {}
+    for key, upload_id in ((pending['key'], pending.get('upload_id')),
+                           (chain.get('copy_key'), chain.get('copy_id'))):
+        if key and upload_id:
+            try:
+                blobs.abort_multipart(key, upload_id)
+            except BlobStoreError:
+                pass  # the bucket's lifecycle rule aborts it
 
 
 def is_gone(blobs: BlobStore, location: str) -> bool:

@@ -193,3 +193,17 @@ def test_small_uploads_still_finalize_in_one_step(client, world, steps):
     assert finalize_bucket_event(s3_event('uploads/' + image_id)) == [
         ('uploads/' + image_id, 'active')]
     assert steps == [] and world.keys() == ['images/' + image_id]
+
+
+def test_a_delete_between_steps_aborts_the_copy_too(client, world, steps):
+    """Deleting a saving image mid-chain aborts the client's upload and the chain's
+    multipart copy to images/<id>: nothing is left for the lifecycle rule."""
+    image_id = uploaded(client, world)
+    finalize_bucket_event(s3_event('uploads/' + image_id))
+    for _ in range(6):   # past the first part: a part of the copy is stored
+        finalize_bucket_event(steps.pop(0))
+    assert world.multipart_uploads() != []
+    assert client.http.delete('/v1/images/%s' % image_id, headers=A).status_code == 200
+    assert world.multipart_uploads() == []
+    finalize_bucket_event(steps.pop(0))    # the next step finds the chain over
+    assert world.keys() == [] and world.multipart_uploads() == [] and violations() == []
