@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+import time
 from typing import Any, Callable
 
 from chalicelib.config import settings
@@ -16,6 +17,8 @@ LOG = logging.getLogger(__name__)
 Event = dict[str, Any]
 
 _workers: list[threading.Thread] = []
+LOCAL_RETRIES = 2            # Lambda's default for asynchronous invocations
+RETRY_DELAY_SECONDS = 1.0
 
 
 class BackgroundRunner:
@@ -43,10 +46,16 @@ class BackgroundRunner:
         worker.start()
 
     def _run_logged(self, event: Event) -> None:
-        try:
-            self.run_event(event)
-        except Exception:  # noqa: BLE001 - a worker must not die silently
-            LOG.exception('%s of image %s failed', event['job'], event['image_id'])
+        """Run the event; on a failure run it again, twice at most, as Lambda does with
+        an asynchronous invocation (a step that failed is delivered again)."""
+        for attempt in range(1 + LOCAL_RETRIES):
+            try:
+                self.run_event(event)
+                return
+            except Exception:  # noqa: BLE001 - a worker must not die silently
+                LOG.exception('%s of image %s failed (attempt %d of %d)', event['job'],
+                              event['image_id'], attempt + 1, 1 + LOCAL_RETRIES)
+                time.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
 
 
 def _invoke(function: str, event: Event) -> None:
