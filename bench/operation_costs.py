@@ -115,13 +115,13 @@ def measure_changes(size):
 
     from bench.catalog import fill_catalog
     from bench.counting import counting_aws_calls
-    from chalicelib.api import common
+    from chalicelib import composition
     from chalicelib.storage.models import CATALOG_PARTITION, ImageModel
     from chalicelib.storage.resources import ensure_resources
 
     figures = {}
     with mock_aws():
-        common._services.clear()
+        composition.reset()
         ensure_resources()
         fill_catalog(size, owners=('tenant-b', 'tenant-c', 'tenant-d'), public_every=0)
         from app import app
@@ -142,7 +142,7 @@ def measure_changes(size):
             with counting_aws_calls() as log:
                 ImageModel.changes.count(CATALOG_PARTITION, ImageModel.updated_key > SINCE)
             figures[CHANGES_BEFORE] = _figure('Query changes (Select=COUNT)', log)
-        common._services.clear()
+        composition.reset()
     return figures
 
 
@@ -153,13 +153,13 @@ def measure(size):
 
     from bench.catalog import fill_catalog
     from bench.counting import counting_aws_calls
-    from chalicelib.api import common
+    from chalicelib import composition
     from chalicelib.storage.models import ImageModel
     from chalicelib.storage.resources import ensure_resources
 
     figures = {}
     with mock_aws():
-        common._services.clear()
+        composition.reset()
         ensure_resources()
         started = time.perf_counter()
         ids = fill_catalog(size, shared_with='tenant-s', share_every=SHARE_EVERY)
@@ -182,7 +182,7 @@ def measure(size):
                 'request': 'Scan (Select=COUNT)', 'requests': log.count('dynamodb'),
                 'items_read': log.items_read('dynamodb'), 's3_requests': 0,
                 'operations': _ops_text(log), 'items_in_table': scanned}
-        common._services.clear()
+        composition.reset()
     figures.update(measure_changes(size))
     return figures, fill_seconds
 
