@@ -33,6 +33,7 @@ serve-keystone: $(STAMP) $(CLIENTS_STAMP)
 	GLANCE_SERVICE_PYTHON=$(CURDIR)/$(BIN)/python $(BIN)/python tools/keystone_local.py serve
 
 test: $(STAMP) $(CLIENTS_STAMP)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest tests
 	GLANCE_SERVICE_PYTHON=$(CURDIR)/$(BIN)/python \
 	    $(CLIENTS)/bin/python -m pytest tests/e2e --confcutdir=tests/e2e
