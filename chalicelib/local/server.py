@@ -51,7 +51,9 @@ class EmbeddedAWS:
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError('the embedded moto server did not start')
+                raise SystemExit('the embedded AWS (moto) did not start on %s:%d: if that port is '
+                                 'taken, choose another with GLANCE_AWS_PORT=...'
+                                 % (LOOPBACK, self.port))
             time.sleep(0.1)
 
     def _answers(self):
@@ -305,19 +307,29 @@ def main():
     if not os.environ.get('AWS_ENDPOINT_URL'):
         moto_server = EmbeddedAWS(int(os.environ.get('GLANCE_AWS_PORT') or 0) or None)
         os.environ['AWS_ENDPOINT_URL'] = moto_server.url
+    try:   # the embedded AWS stops with the runtime, however it ends
+        _serve(config, port, moto_server is not None)
+    finally:
+        if moto_server is not None:
+            moto_server.stop()
 
+
+def _serve(config, port, embedded):
     from werkzeug.serving import make_server
 
     _configure_logging()
     from app import app
     from chalicelib.storage.resources import ensure_resources
     ensure_resources()
+    try:
+        server = make_server(LOOPBACK, port, wsgi_front(local_gateway(app, config)),
+                             threaded=True, request_handler=request_handler())
+    except OSError as error:
+        raise SystemExit('make serve: %s:%d is not free (%s): stop what uses it, or choose '
+                         'another port with PORT=...' % (LOOPBACK, port, error.strerror)) from None
     stop_events = threading.Event()
     start_event_pump(stop_events)
-
-    server = make_server(LOOPBACK, port, wsgi_front(local_gateway(app, config)),
-                         threaded=True, request_handler=request_handler())
-    _print_banner('http://%s:%d' % (LOOPBACK, server.port), moto_server is not None)
+    _print_banner('http://%s:%d' % (LOOPBACK, server.port), embedded)
 
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -329,8 +341,6 @@ def main():
     finally:
         stop_events.set()
         server.server_close()
-        if moto_server is not None:
-            moto_server.stop()
         print('stopped', flush=True)
 
 
